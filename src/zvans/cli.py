@@ -1,0 +1,300 @@
+"""The ``zvans`` command. A user mistake prints one line and exits 2; never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, TypeVar
+
+import typer
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from zvans.app import Zvans, build
+from zvans.config import load_settings
+from zvans.errors import ZvansError
+
+app = typer.Typer(help="Zvans contact center.", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+user_app = typer.Typer(help="Users: add, list, change password, delete.", no_args_is_help=True)
+org_app = typer.Typer(help="Organisations (tenants).", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks that print JSON.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+app.add_typer(org_app, name="org")
+app.add_typer(bench_app, name="bench")
+
+T = TypeVar("T")
+
+
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _zvans() -> Zvans:
+    return build(load_settings())
+
+
+@contextmanager
+def transaction() -> Iterator[tuple[Zvans, Session]]:
+    z = _zvans()
+    try:
+        with z.sessions.begin() as session:
+            yield z, session
+    finally:
+        z.close()
+
+
+def _org_id(session: Session, slug: str | None) -> int:
+    from zvans.store import orgs
+
+    if slug:
+        return orgs.get_org(session, slug).id
+    all_orgs = orgs.list_orgs(session)
+    if len(all_orgs) == 1:
+        return all_orgs[0].id
+    if not all_orgs:
+        raise ZvansError("no organisation yet: run `zvans org add` or `zvans demo` first",
+                         code="no-org")
+    raise ZvansError("several organisations exist: pass --org SLUG", code="org-required")
+
+
+OrgOpt = Annotated[str | None, typer.Option("--org", help="Organisation slug")]
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=None, default=str))
+
+
+# --- serve / demo / db ------------------------------------------------------------------------
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Web address (default from settings)")] = None,
+    port: Annotated[int | None, typer.Option(help="Web port", min=1, max=65535)] = None,
+    sip_port: Annotated[int | None, typer.Option(help="SIP port", min=0, max=65535)] = None,
+    demo_traffic: Annotated[bool, typer.Option(help="Feed simulated callers")] = False,
+) -> None:
+    """Run Zvans: web, ACD and SIP in one process."""
+    from zvans import server
+
+    overrides: dict[str, Any] = {}
+    if sip_port is not None:
+        overrides["sip_port"] = sip_port
+    settings = load_settings(**overrides)
+    z = build(settings)
+    z.services["demo_traffic"] = demo_traffic
+    _require_schema(z)
+    server.run(z, host or settings.host, port or settings.port)
+
+
+def _require_schema(z: Zvans) -> None:
+    from zvans.store import migrate
+
+    try:
+        current = migrate.current_revision(z.engine)
+    except OperationalError as exc:
+        raise ZvansError(f"cannot open the database: {exc.orig}", code="db-unreachable") from None
+    if current != migrate.head_revision():
+        raise ZvansError(
+            f"the database schema is at {current or 'nothing'}, not "
+            f"{migrate.head_revision()}: run `zvans db upgrade`", code="db-outdated")
+
+
+@app.command()
+def demo() -> None:
+    """Load the demo organisation, queues, agents and topics (twice changes nothing)."""
+    from zvans import demo as demo_data
+
+    z = _zvans()
+    _require_schema(z)
+    with z.sessions.begin() as session:
+        result = demo_data.load_demo(session, z.settings.sip_domain)
+    z.close()
+    if result.created:
+        typer.echo("Demo data loaded: organisation 'demo'.")
+    else:
+        typer.echo("Demo data already present: nothing changed.")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the newest version."""
+    from zvans.store import migrate
+
+    settings = load_settings()
+    z = build(settings)
+    try:
+        migrate.upgrade(settings.database_url)
+        typer.echo(f"Database at schema revision {migrate.current_revision(z.engine)}.")
+    except OperationalError as exc:
+        raise ZvansError(f"cannot open the database: {exc.orig}", code="db-unreachable") from None
+    finally:
+        z.close()
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the schema revision of the configured database."""
+    z = _zvans()
+    print_json(z.database_info())
+    z.close()
+
+
+# --- organisations ----------------------------------------------------------------------------
+
+@org_app.command("add")
+def org_add(
+    slug: Annotated[str, typer.Argument(help="Short id: lower-case letters, digits, '-'")],
+    name: Annotated[str, typer.Argument(help="Display name")],
+    timezone: Annotated[str, typer.Option(help="IANA time zone")] = "Europe/Riga",
+    language: Annotated[str, typer.Option(help="lv, en, lt or et")] = "lv",
+) -> None:
+    """Add an organisation."""
+    from zvans.store import orgs
+
+    with transaction() as (_z, session):
+        org = orgs.add_org(session, slug, name, timezone=timezone, language=language)
+        typer.echo(f"Organisation {org.slug} added (id {org.id}).")
+
+
+@org_app.command("list")
+def org_list() -> None:
+    """List organisations."""
+    from zvans.store import orgs
+
+    with transaction() as (_z, session):
+        for org in orgs.list_orgs(session):
+            typer.echo(f"{org.id}\t{org.slug}\t{org.name}\t{org.timezone}")
+
+
+# --- users ------------------------------------------------------------------------------------
+
+@user_app.command("add")
+def user_add(
+    username: Annotated[str, typer.Argument(help="Letters, digits, _ . @")],
+    email: Annotated[str, typer.Option(help="E-mail address")],
+    role: Annotated[str, typer.Option(help="admin, supervisor or agent")] = "agent",
+    password: Annotated[str | None, typer.Option(help="Password (asked if omitted)")] = None,
+    first_name: Annotated[str, typer.Option()] = "",
+    surname: Annotated[str, typer.Option()] = "",
+    phone: Annotated[str, typer.Option()] = "",
+    extension: Annotated[str, typer.Option(help="Agent's short number")] = "",
+    org: OrgOpt = None,
+) -> None:
+    """Add a user."""
+    from zvans.store import users
+
+    if password is None:
+        password = _ask_password()
+    with transaction() as (_z, session):
+        org_id = _org_id(session, org)
+        user = users.add_user(session, org_id, users.UserInput(
+            username=username, password=password, email=email, role=role,
+            first_name=first_name, surname=surname, phone=phone, extension=extension))
+        typer.echo(f"User {user.username} added (id {user.id}, {user.role}).")
+
+
+def _ask_password() -> str:
+    if not sys.stdin.isatty():
+        raise ZvansError("no --password given and no terminal to ask on", code="password-required")
+    value: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return value
+
+
+@user_app.command("list")
+def user_list(org: OrgOpt = None) -> None:
+    """List users of an organisation."""
+    from zvans.store import users
+
+    with transaction() as (_z, session):
+        org_id = _org_id(session, org)
+        for u in users.list_users(session, org_id):
+            typer.echo(f"{u.id}\t{u.username}\t{u.role}\t{u.first_name} {u.surname}\t{u.email}")
+
+
+@user_app.command("passwd")
+def user_passwd(
+    username: Annotated[str, typer.Argument()],
+    password: Annotated[str | None, typer.Option(help="New password (asked if omitted)")] = None,
+    org: OrgOpt = None,
+) -> None:
+    """Change a user's password."""
+    from zvans.store import users
+
+    if password is None:
+        password = _ask_password()
+    with transaction() as (_z, session):
+        user = users.user_by_name(session, _org_id(session, org), username)
+        users.set_password(session, user, password)
+        typer.echo(f"Password of {user.username} changed.")
+
+
+@user_app.command("delete")
+def user_delete(username: Annotated[str, typer.Argument()], org: OrgOpt = None) -> None:
+    """Delete a user (kept for statistics; the name stays reserved)."""
+    from zvans.store import users
+
+    with transaction() as (_z, session):
+        user = users.user_by_name(session, _org_id(session, org), username)
+        users.delete_user(session, user)
+        typer.echo(f"User {user.username} deleted.")
+
+
+# --- simulation and benchmarks ---------------------------------------------------------------
+
+@app.command()
+def simulate(
+    agents: Annotated[int, typer.Option(min=1, max=100_000)] = 20,
+    arrivals_per_hour: Annotated[float, typer.Option(min=0.001)] = 300.0,
+    aht: Annotated[float, typer.Option(help="Mean talk time, s", min=0.1)] = 180.0,
+    patience: Annotated[float, typer.Option(help="Mean patience, s", min=0.1)] = 300.0,
+    hours: Annotated[float, typer.Option(min=0.01, max=10_000)] = 8.0,
+    seed: Annotated[int, typer.Option()] = 1,
+    queues: Annotated[int, typer.Option(min=1, max=1000)] = 1,
+    levels: Annotated[int, typer.Option(min=1, max=10)] = 1,
+) -> None:
+    """Drive the real ACD on a virtual clock with Poisson traffic; print JSON."""
+    from zvans.core import simulator
+
+    print_json(simulator.simulate(
+        agents=agents, arrivals_per_hour=arrivals_per_hour, aht_s=aht, patience_s=patience,
+        hours=hours, seed=seed, queues=queues, levels=levels))
+
+
+@bench_app.command("acd")
+def bench_acd(
+    agents: Annotated[int, typer.Option(min=1, max=1_000_000)] = 10_000,
+    queues: Annotated[int, typer.Option(min=1, max=100_000)] = 500,
+    skills_per_agent: Annotated[int, typer.Option(min=1, max=100)] = 5,
+    seconds: Annotated[float, typer.Option(min=0.1, max=600)] = 10.0,
+) -> None:
+    """Routing decisions per second and latency at scale; prints JSON."""
+    from zvans.bench import acd
+
+    print_json(acd.run(agents=agents, queues=queues, skills_per_agent=skills_per_agent,
+                       seconds=seconds))
+
+
+def _guard(func: Callable[[], T]) -> T:
+    try:
+        return func()
+    except ZvansError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    _guard(lambda: app(standalone_mode=True))
+
+
+if __name__ == "__main__":
+    main()

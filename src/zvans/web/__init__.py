@@ -1,0 +1,1 @@
+"""The web application: JSON API, live event stream, server-rendered pages."""
