@@ -49,9 +49,7 @@ class BusinessHours:
                 if not a < b:
                     raise ValueError(f"empty interval {a}-{b}")
             week[day] = parsed
-        hol = frozenset(
-            h if isinstance(h, dt.date) else dt.date.fromisoformat(h) for h in holidays
-        )
+        hol = frozenset(h if isinstance(h, dt.date) else dt.date.fromisoformat(h) for h in holidays)
         ZoneInfo(tz)  # fail early on an unknown zone
         return cls(weekly=week, holidays=hol, tz=tz)
 

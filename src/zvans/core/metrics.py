@@ -37,9 +37,7 @@ def service_level(
     return _ratio(within, len(answered) + long_abandons)
 
 
-def service_level_counts(
-    answered_within: int, answered: int, abandoned_long: int
-) -> float | None:
+def service_level_counts(answered_within: int, answered: int, abandoned_long: int) -> float | None:
     """SL(T) from counts already aggregated (e.g. by SQL)."""
     return _ratio(answered_within, answered + abandoned_long)
 

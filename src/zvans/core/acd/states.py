@@ -58,7 +58,14 @@ ACTIVITY_MOVES: dict[Activity, frozenset[Activity]] = {
 _S = CallState
 CALL_MOVES: dict[CallState, frozenset[CallState]] = {
     _S.QUEUED: frozenset(
-        {_S.RINGING, _S.ABANDONED, _S.OVERFLOWED, _S.VOICEMAIL, _S.CALLBACK_WAITING, _S.QUEUED}
+        {
+            _S.RINGING,
+            _S.ABANDONED,
+            _S.VOICEMAIL,
+            _S.CALLBACK_WAITING,
+            _S.QUEUED,
+            _S.OUT_OF_HOURS,
+        }
     ),
     _S.RINGING: frozenset({_S.QUEUED, _S.CONNECTED, _S.ABANDONED}),
     _S.CONNECTED: frozenset({_S.COMPLETED}),
