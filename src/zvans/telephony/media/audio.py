@@ -93,6 +93,7 @@ def convert_to_prompt_wav(src: str | Path, dst: str | Path) -> Path:
     if sox is None:
         raise AudioFormatError("sox is not installed; upload an 8 kHz mono 16-bit WAV")
     dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(dst.stem + ".part.wav")
     result = subprocess.run(
         [sox, "-V1", str(src), "-r", str(RATE), "-c", "1", "-b", "16", "-e", "signed-integer",
