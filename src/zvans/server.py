@@ -18,14 +18,17 @@ STARTERS: list[Starter] = []
 
 
 async def serve(z: Zvans, host: str, port: int) -> None:
+    from zvans.runtime import attach
     from zvans.web.app import create_app
 
+    cc = attach(z)
     app = create_app(z)
     config = uvicorn.Config(
         app, host=host, port=port, log_level=z.settings.log_level.lower(), loop="none",
         lifespan="on", ws="websockets-sansio" if _has_sansio() else "auto",
     )
     server = uvicorn.Server(config)
+    cc.start()
     stops = []
     for start in STARTERS:
         stops.append(await start(z))
@@ -34,6 +37,7 @@ async def serve(z: Zvans, host: str, port: int) -> None:
     finally:
         for stop in reversed(stops):
             await stop()
+        await cc.stop()
 
 
 def _has_sansio() -> bool:
