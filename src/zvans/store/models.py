@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -247,6 +248,7 @@ class Interaction(Base):
     __table_args__ = (
         Index("ix_interaction_org_started", "org_id", "started_at"),
         Index("ix_interaction_org_caller", "org_id", "caller"),
+        Index("ix_interaction_org_callee", "org_id", "callee"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -371,3 +373,91 @@ class Holiday(Base):
     org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
     day: Mapped[date] = mapped_column(Date)
     name: Mapped[str] = mapped_column(String(100), default="")
+
+
+# --- report rollups (zvans.reports.rollup): derived from event_log, rebuilt at will ----------
+
+class ReportCallHour(Base):
+    """Per-hour sums of call events by queue and agent (0 = none). Times in milliseconds.
+
+    Derived data: the catch-up job in ``zvans.reports.rollup`` fills it from the event log;
+    reports read it for hours already rolled up and scan the log for the rest."""
+
+    __tablename__ = "report_call_hour"
+
+    org_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    queue_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    calls_in: Mapped[int] = mapped_column(Integer, default=0)
+    chats_in: Mapped[int] = mapped_column(Integer, default=0)
+    emails_in: Mapped[int] = mapped_column(Integer, default=0)
+    offered: Mapped[int] = mapped_column(Integer, default=0)
+    answered: Mapped[int] = mapped_column(Integer, default=0)
+    answered_in_sl: Mapped[int] = mapped_column(Integer, default=0)
+    answered_wait_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    wait_le_5: Mapped[int] = mapped_column(Integer, default=0)
+    wait_le_15: Mapped[int] = mapped_column(Integer, default=0)
+    wait_le_30: Mapped[int] = mapped_column(Integer, default=0)
+    wait_le_60: Mapped[int] = mapped_column(Integer, default=0)
+    wait_le_120: Mapped[int] = mapped_column(Integer, default=0)
+    wait_gt_120: Mapped[int] = mapped_column(Integer, default=0)
+    wait_max_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    abandoned: Mapped[int] = mapped_column(Integer, default=0)
+    abandoned_short: Mapped[int] = mapped_column(Integer, default=0)
+    abandoned_wait_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    overflowed: Mapped[int] = mapped_column(Integer, default=0)
+    ring_no_answer: Mapped[int] = mapped_column(Integer, default=0)
+    callbacks_requested: Mapped[int] = mapped_column(Integer, default=0)
+    callbacks_made: Mapped[int] = mapped_column(Integer, default=0)
+    voicemails: Mapped[int] = mapped_column(Integer, default=0)
+    transferred: Mapped[int] = mapped_column(Integer, default=0)
+    talk_n: Mapped[int] = mapped_column(Integer, default=0)
+    talk_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    holds: Mapped[int] = mapped_column(Integer, default=0)
+    hold_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    wrapup_n: Mapped[int] = mapped_column(Integer, default=0)
+    wrapup_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    out_calls: Mapped[int] = mapped_column(Integer, default=0)
+    out_answered: Mapped[int] = mapped_column(Integer, default=0)
+    out_talk_n: Mapped[int] = mapped_column(Integer, default=0)
+    out_talk_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ReportAgentHour(Base):
+    """Per-hour logged-in (kind "login") and paused (kind "pause", by reason) time, in ms."""
+
+    __tablename__ = "report_agent_hour"
+
+    org_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    agent_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    starts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReportRatingHour(Base):
+    """Per-hour count of ratings by queue, agent, channel, scale and value."""
+
+    __tablename__ = "report_rating_hour"
+
+    org_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    queue_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    scale: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rating: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReportRollupState(Base):
+    """How far the rollups are complete: every hour before ``done_until`` is rolled up."""
+
+    __tablename__ = "report_rollup_state"
+
+    org_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    done_until: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 09:59:33.177708
+Create Date: 2026-11-24 10:08:05.770761
 """
 
 from collections.abc import Sequence
@@ -31,6 +31,90 @@ def upgrade() -> None:
         sa.Column("created_at", zvans.store.types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_organisation")),
         sa.UniqueConstraint("slug", name=op.f("uq_organisation_slug")),
+    )
+    op.create_table(
+        "report_agent_hour",
+        sa.Column("org_id", sa.Integer(), nullable=False),
+        sa.Column("hour", zvans.store.types.UTCDateTime(), nullable=False),
+        sa.Column("agent_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("reason", sa.String(length=32), nullable=False),
+        sa.Column("ms", sa.BigInteger(), nullable=False),
+        sa.Column("starts", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "org_id", "hour", "agent_id", "kind", "reason", name=op.f("pk_report_agent_hour")
+        ),
+    )
+    op.create_table(
+        "report_call_hour",
+        sa.Column("org_id", sa.Integer(), nullable=False),
+        sa.Column("hour", zvans.store.types.UTCDateTime(), nullable=False),
+        sa.Column("queue_id", sa.Integer(), nullable=False),
+        sa.Column("agent_id", sa.Integer(), nullable=False),
+        sa.Column("calls_in", sa.Integer(), nullable=False),
+        sa.Column("chats_in", sa.Integer(), nullable=False),
+        sa.Column("emails_in", sa.Integer(), nullable=False),
+        sa.Column("offered", sa.Integer(), nullable=False),
+        sa.Column("answered", sa.Integer(), nullable=False),
+        sa.Column("answered_in_sl", sa.Integer(), nullable=False),
+        sa.Column("answered_wait_ms", sa.BigInteger(), nullable=False),
+        sa.Column("wait_le_5", sa.Integer(), nullable=False),
+        sa.Column("wait_le_15", sa.Integer(), nullable=False),
+        sa.Column("wait_le_30", sa.Integer(), nullable=False),
+        sa.Column("wait_le_60", sa.Integer(), nullable=False),
+        sa.Column("wait_le_120", sa.Integer(), nullable=False),
+        sa.Column("wait_gt_120", sa.Integer(), nullable=False),
+        sa.Column("wait_max_ms", sa.BigInteger(), nullable=False),
+        sa.Column("abandoned", sa.Integer(), nullable=False),
+        sa.Column("abandoned_short", sa.Integer(), nullable=False),
+        sa.Column("abandoned_wait_ms", sa.BigInteger(), nullable=False),
+        sa.Column("overflowed", sa.Integer(), nullable=False),
+        sa.Column("ring_no_answer", sa.Integer(), nullable=False),
+        sa.Column("callbacks_requested", sa.Integer(), nullable=False),
+        sa.Column("callbacks_made", sa.Integer(), nullable=False),
+        sa.Column("voicemails", sa.Integer(), nullable=False),
+        sa.Column("transferred", sa.Integer(), nullable=False),
+        sa.Column("talk_n", sa.Integer(), nullable=False),
+        sa.Column("talk_ms", sa.BigInteger(), nullable=False),
+        sa.Column("holds", sa.Integer(), nullable=False),
+        sa.Column("hold_ms", sa.BigInteger(), nullable=False),
+        sa.Column("wrapup_n", sa.Integer(), nullable=False),
+        sa.Column("wrapup_ms", sa.BigInteger(), nullable=False),
+        sa.Column("out_calls", sa.Integer(), nullable=False),
+        sa.Column("out_answered", sa.Integer(), nullable=False),
+        sa.Column("out_talk_n", sa.Integer(), nullable=False),
+        sa.Column("out_talk_ms", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "org_id", "hour", "queue_id", "agent_id", name=op.f("pk_report_call_hour")
+        ),
+    )
+    op.create_table(
+        "report_rating_hour",
+        sa.Column("org_id", sa.Integer(), nullable=False),
+        sa.Column("hour", zvans.store.types.UTCDateTime(), nullable=False),
+        sa.Column("queue_id", sa.Integer(), nullable=False),
+        sa.Column("agent_id", sa.Integer(), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("scale", sa.Integer(), nullable=False),
+        sa.Column("rating", sa.Integer(), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "org_id",
+            "hour",
+            "queue_id",
+            "agent_id",
+            "channel",
+            "scale",
+            "rating",
+            name=op.f("pk_report_rating_hour"),
+        ),
+    )
+    op.create_table(
+        "report_rollup_state",
+        sa.Column("org_id", sa.Integer(), nullable=False),
+        sa.Column("done_until", zvans.store.types.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", zvans.store.types.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("org_id", name=op.f("pk_report_rollup_state")),
     )
     op.create_table(
         "customer",
@@ -316,6 +400,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_interaction")),
     )
     with op.batch_alter_table("interaction", schema=None) as batch_op:
+        batch_op.create_index("ix_interaction_org_callee", ["org_id", "callee"], unique=False)
         batch_op.create_index("ix_interaction_org_caller", ["org_id", "caller"], unique=False)
         batch_op.create_index("ix_interaction_org_started", ["org_id", "started_at"], unique=False)
 
@@ -496,6 +581,7 @@ def downgrade() -> None:
     with op.batch_alter_table("interaction", schema=None) as batch_op:
         batch_op.drop_index("ix_interaction_org_started")
         batch_op.drop_index("ix_interaction_org_caller")
+        batch_op.drop_index("ix_interaction_org_callee")
 
     op.drop_table("interaction")
     with op.batch_alter_table("did", schema=None) as batch_op:
@@ -545,5 +631,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_customer_org_id"))
 
     op.drop_table("customer")
+    op.drop_table("report_rollup_state")
+    op.drop_table("report_rating_hour")
+    op.drop_table("report_call_hour")
+    op.drop_table("report_agent_hour")
     op.drop_table("organisation")
     # ### end Alembic commands ###
