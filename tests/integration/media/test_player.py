@@ -1,0 +1,95 @@
+"""Playing prompts and music on hold to a real UDP peer."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+from tests.integration.media.support import Phone, answered_leg, offered_leg
+from tests.integration.media.test_relay import run
+from zvans.telephony.media import audio, g711
+from zvans.telephony.media.session import LegMode, MediaEngine
+
+
+def test_plays_clip_frame_by_frame_in_negotiated_law() -> None:
+    async def body(engine: MediaEngine) -> None:
+        phone = await Phone.open()
+        leg = await answered_leg(engine, phone, codecs=("PCMU",))
+        clip = audio.AudioClip(audio.tone(600, 0.23))  # 11.5 frames: the last is padded
+        playback = engine.play(leg, clip)
+        assert leg.mode is LegMode.PLAY
+        await playback.wait()
+        await phone.wait_for(12)
+        got = phone.received
+        assert len(got) == 12 and playback.frames_sent == 12
+        assert all(p.payload_type == 0 for p in got)
+        assert [p.sequence - got[0].sequence for p in got] == list(range(12))
+        assert [p.timestamp - got[0].timestamp for p in got] == [160 * i for i in range(12)]
+        assert got[0].marker and not any(p.marker for p in got[1:])
+        pcm = g711.decode(b"".join(p.payload for p in got), "PCMU")
+        assert np.array_equal(pcm[:1840], g711.decode(clip.encoded("PCMU"), "PCMU"))
+        assert np.all(pcm[1840:] == 0)
+        assert leg.mode is LegMode.IDLE
+        phone.close()
+
+    run(body)
+
+
+def test_music_on_hold_loops_until_stopped_and_wav_files_play(tmp_path_factory: object) -> None:
+    async def body(engine: MediaEngine) -> None:
+        phone = await Phone.open()
+        leg = await answered_leg(engine, phone)
+        short = audio.AudioClip(audio.tone(500, 0.06))  # 3 frames per loop
+        playback = engine.play(leg, short, loop=True)
+        await phone.wait_for(10)
+        engine.stop(leg)
+        await asyncio.sleep(0.1)
+        count = len(phone.received)
+        await asyncio.sleep(0.1)
+        assert len(phone.received) == count  # stopped means stopped
+        assert playback.stopped and leg.playback is None
+        phone.close()
+
+    run(body)
+
+
+def test_play_while_bridged_is_hold_music_and_relay_resumes() -> None:
+    async def body(engine: MediaEngine) -> None:
+        caller, agent = await Phone.open(), await Phone.open()
+        a = await answered_leg(engine, caller)
+        b = await offered_leg(engine, agent)
+        engine.bridge(a, b)
+        playback = engine.play(a, audio.AudioClip(audio.tone(400, 0.1)))
+        agent.send(b.port, b"\x33" * 160)  # not heard by the caller while on hold music
+        await playback.wait()
+        await caller.wait_for(5)
+        await asyncio.sleep(0.05)
+        assert all(p.payload != b"\x33" * 160 for p in caller.received)
+        assert a.tx_dropped >= 1
+        agent.send(b.port, b"\x44" * 160)
+        await caller.wait_for(6)
+        assert caller.received[-1].payload == b"\x44" * 160
+        assert a.mode is LegMode.RELAY
+        caller.close()
+        agent.close()
+
+    run(body)
+
+
+def test_play_wav_file_path(tmp_path: object) -> None:
+    import tempfile
+    from pathlib import Path
+
+    async def body(engine: MediaEngine) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = audio.write_wav(Path(tmp) / "p.wav", audio.tone(800, 0.1))
+            phone = await Phone.open()
+            leg = await answered_leg(engine, phone)
+            await engine.play(leg, path).wait()
+            await phone.wait_for(5)
+            pcm = g711.decode(b"".join(p.payload for p in phone.received), "PCMA")
+            assert abs(np.argmax(np.abs(np.fft.rfft(pcm))) * 8000 / len(pcm) - 800) < 20
+            phone.close()
+
+    run(body)
