@@ -21,11 +21,11 @@ from collections import deque
 
 
 def digamma(x: float) -> float:
-    """psi(x) for x > 0: recurrence up to x >= 6, then the asymptotic series."""
+    """psi(x) for x > 0: recurrence up to x >= 10, then the asymptotic series."""
     if x <= 0:
         raise ValueError("digamma defined here for x > 0 only")
     acc = 0.0
-    while x < 6.0:
+    while x < 10.0:
         acc -= 1.0 / x
         x += 1.0
     inv = 1.0 / x

@@ -283,9 +283,16 @@ class Engine:
             local = dt.datetime.fromtimestamp(now, self._tz)
             start = dt.datetime.combine(local.date(), dt.time(0), tzinfo=self._tz)
             nxt = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(0), self._tz)
+            first = self._day == -1
             self._day = local.date().toordinal()
             self._day_start = start.timestamp()
             self._day_end = nxt.timestamp()
+            if not first:
+                # once a day: counts of 'today' restart, so re-key the pools that use them
+                daily = (Strategy.FEWEST_CALLS, Strategy.LEAST_TALK_TIME)
+                for q in self._queues.values():
+                    if q.cfg.strategy in daily:
+                        self._rekey(q)
         return self._day
 
     def _roll_day(self, a: _Agent, now: float) -> None:
@@ -372,6 +379,20 @@ class Engine:
                 ]
                 heapq.heapify(fresh)
                 q.pools[lvl] = fresh
+
+    def _rekey(self, q: _Queue) -> None:
+        """Recompute the strategy keys of a queue's free agents (strategy change, new day)."""
+        agents = self._agents
+        for lvl, heap in q.pools.items():
+            fresh: list[PoolEntry] = []
+            for e in heap:
+                a = agents.get(e[2])
+                if a is not None and a.in_pool and a.ptoken == e[3]:
+                    self._roll_day(a, self._day_start)
+                    k1, k2 = self._pool_key(a, q)
+                    fresh.append((k1, k2, a.id, a.ptoken))
+            heapq.heapify(fresh)
+            q.pools[lvl] = fresh
 
     def _pool_remove(self, a: _Agent) -> None:
         if not a.in_pool:
@@ -534,6 +555,7 @@ class Engine:
         """Put a (new or overflowed) call into q: ring a free agent or wait in line."""
         cid = c.entry[2]
         cfg = q.cfg
+        self._today(now)
         c.enqueued_at = now
         c.qepoch += 1
         c.max_wait_at = None
@@ -732,17 +754,7 @@ class Engine:
         old = existing.cfg
         existing.cfg = q
         if old.strategy is not q.strategy:
-            # re-key the free agents of this queue under the new strategy
-            agents = self._agents
-            for lvl, heap in existing.pools.items():
-                fresh: list[PoolEntry] = []
-                for e in heap:
-                    a = agents.get(e[2])
-                    if a is not None and a.in_pool and a.ptoken == e[3]:
-                        k1, k2 = self._pool_key(a, existing)
-                        fresh.append((k1, k2, a.id, a.ptoken))
-                heapq.heapify(fresh)
-                existing.pools[lvl] = fresh
+            self._rekey(existing)
         return Outcome()
 
     def remove_queue(self, queue_id: int) -> Outcome:

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import pytest
+
+from zvans.core.acd.states import (
+    ACTIVITY_MOVES,
+    AVAILABILITY_MOVES,
+    CALL_MOVES,
+    TERMINAL_CALL_STATES,
+    Activity,
+    Availability,
+    CallState,
+    check_activity,
+    check_availability,
+    check_call,
+)
+from zvans.core.errors import InvalidTransition
+from zvans.core.events import EventType
+
+
+@pytest.mark.parametrize(
+    ("check", "moves", "enum"),
+    [
+        (check_availability, AVAILABILITY_MOVES, Availability),
+        (check_activity, ACTIVITY_MOVES, Activity),
+        (check_call, CALL_MOVES, CallState),
+    ],
+)
+def test_every_pair_is_checked(check, moves, enum) -> None:  # type: ignore[no-untyped-def]
+    for a in enum:
+        for b in enum:
+            if b in moves[a]:
+                check(a, b)
+            else:
+                with pytest.raises(InvalidTransition):
+                    check(a, b)
+
+
+def test_some_moves() -> None:
+    with pytest.raises(InvalidTransition):
+        check_activity(Activity.IDLE, Activity.ON_CALL)  # must ring first
+    with pytest.raises(InvalidTransition):
+        check_call(CallState.COMPLETED, CallState.QUEUED)
+    check_call(CallState.CALLBACK_WAITING, CallState.CALLBACK_DIALING)
+    assert CallState.ABANDONED in TERMINAL_CALL_STATES
+    assert CallState.QUEUED not in TERMINAL_CALL_STATES
+
+
+def test_event_types_include_design_list() -> None:
+    design = (
+        "arrived, ivr_entered, ivr_choice, ivr_abandoned, out_of_hours, enqueued, offered, "
+        "ring_no_answer, answered, abandoned, overflowed, callback_requested, callback_started, "
+        "voicemail_left, held, resumed, transferred, conferenced, completed, wrapup_done, rated, "
+        "agent_login, agent_logout, agent_paused, agent_ready, desktop_connected, desktop_lost"
+    )
+    names = {e.value for e in EventType}
+    assert {n.strip() for n in design.split(",")} <= names
