@@ -297,38 +297,54 @@ def _split_head(data: bytes) -> tuple[bytes, bytes]:
     return data, b""
 
 
-def _read_headers(lines: list[str]) -> Headers:
+def _read_headers(lines: list[str]) -> tuple[Headers, SipParseError | None]:
+    """Read header lines; bad lines are skipped and the first problem is returned, so
+    that the caller can still build a stub from the good headers and answer 400."""
     headers = Headers()
+    error: SipParseError | None = None
     unfolded: list[str] = []
     for line in lines:
         if not line:
             continue
         if line[0] in " \t":
             if not unfolded:
-                raise SipParseError("continuation line before any header")
+                error = error or SipParseError("continuation line before any header")
+                continue
             unfolded[-1] += " " + line.strip()
         else:
             unfolded.append(line)
     if len(unfolded) > MAX_HEADERS:
-        raise SipParseError(f"too many headers ({len(unfolded)})", status=413)
+        error = SipParseError(f"too many headers ({len(unfolded)})", status=413)
+        # keep the headers a 413 needs, skip the flood
+        unfolded = [u for u in unfolded if u.split(":", 1)[0].strip().lower() in _STUB_NAMES]
     for line in unfolded:
         if len(line) > MAX_LINE_BYTES:
-            raise SipParseError("header line too long", status=413)
+            error = error or SipParseError("header line too long", status=413)
+            continue
         name, colon, value = line.partition(":")
         name = name.strip()
         if not colon or not is_token(name):
-            raise SipParseError(f"malformed header line {line[:60]!r}")
+            error = error or SipParseError(f"malformed header line {line[:60]!r}")
+            continue
         # NUL was already noted by the caller; keep the header so a 400 can still be sent
         value = value.strip().replace("\x00", "\ufffd")
+        if "\r" in value:
+            error = error or SipParseError("bare CR in a header")
+            continue
         key = canonical_name(name).lower()
         if key in LIST_HEADERS:
-            for part in split_list(value):
-                if not part:
-                    raise SipParseError(f"empty {name} list element")
+            parts = split_list(value)
+            if any(not part for part in parts):
+                error = error or SipParseError(f"empty {name} list element")
+                continue
+            for part in parts:
                 headers.add(name, part)
         else:
             headers.add(name, value)
-    return headers
+    return headers, error
+
+
+_STUB_NAMES = frozenset({"via", "v", "from", "f", "to", "t", "call-id", "i", "cseq"})
 
 
 def _stub(method: str, uri: str, headers: Headers) -> Request | None:
@@ -389,13 +405,18 @@ def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
             raise SipParseError("bad method")
         if version.upper() != "SIP/2.0":
             start_error = SipParseError(f"version {version[:20]!r}", status=505)
-    headers = _read_headers(lines[1:])
+    headers, header_error = _read_headers(lines[1:])
     if is_response:
+        if header_error is not None:
+            raise header_error
         return _finish_response(headers, body, status, reason, datagram, nul)
     stub = _stub(method, uri, headers)
     if start_error is not None:
         start_error.stub = stub
         raise start_error
+    if header_error is not None:
+        header_error.stub = stub
+        raise header_error
     if nul:
         raise SipParseError("NUL byte in header section", stub=stub)
     try:

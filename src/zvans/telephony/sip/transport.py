@@ -164,7 +164,10 @@ class _TcpConnection(asyncio.Protocol):
             if len(stripped) != len(self.buffer):
                 self.buffer = bytearray(stripped)
                 continue
-            end = self.buffer.find(b"\r\n\r\n")
+            end, sep = self.buffer.find(b"\r\n\r\n"), 4
+            lf_end = self.buffer.find(b"\n\n")
+            if lf_end != -1 and (end == -1 or lf_end < end):
+                end, sep = lf_end, 2  # bare-LF sender: tolerate, as the UDP parser does
             if end == -1:
                 if len(self.buffer) > MAX_HEADER_BYTES:
                     dispatcher.on_error(SipParseError("header section too large"), self.peer)
@@ -175,10 +178,10 @@ class _TcpConnection(asyncio.Protocol):
             raw = m.group(1) if m else b""
             if not raw.isdigit() or len(raw) > 6 or int(raw) > MAX_MESSAGE_BYTES:
                 # framing is lost: answer if we can, then drop the connection
-                dispatcher.feed(bytes(self.buffer[: end + 4]), self.peer, datagram=False)
+                dispatcher.feed(bytes(self.buffer[: end + sep]), self.peer, datagram=False)
                 self._close()
                 return
-            total = end + 4 + int(raw)
+            total = end + sep + int(raw)
             if len(self.buffer) < total:
                 return
             message = bytes(self.buffer[:total])
