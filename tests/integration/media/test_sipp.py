@@ -119,7 +119,8 @@ def test_sipp_pcap_audio_and_rfc2833_digit(tmp_path: Path) -> None:
         uas.recording = tmp_path / "sipp.wav"
         port = transport.get_extra_info("sockname")[1]
         proc = await asyncio.create_subprocess_exec(
-            "sipp", "-sf", str(SCENARIO), "-i", "127.0.0.1", "-p", "0", "-mp", str(free_media_port()),
+            "sipp", "-sf", str(SCENARIO), "-i", "127.0.0.1", "-p", "0",
+            "-mp", str(free_media_port()),
             "-m", "1", "-l", "1", "-timeout", "60s", "-timeout_error", "-nostdin",
             "-trace_err", f"127.0.0.1:{port}",
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
