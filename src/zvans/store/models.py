@@ -326,6 +326,33 @@ class UnansweredEntry(Base):
     resolved_at: Mapped[datetime | None]
     resolved_by_interaction_id: Mapped[int | None] = mapped_column(ForeignKey("interaction.id"))
     resolved_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    #: A voice message counts as listened to once an agent played it (seed 000's table).
+    listened_at: Mapped[datetime | None]
+    listened_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+
+class CallbackTask(Base):
+    """A promised callback. Kept so that a restart never loses one: pending tasks re-enter
+    the ACD at their original place (``arrived_at``) when the organisation is loaded."""
+
+    __tablename__ = "callback_task"
+    __table_args__ = (Index("ix_callback_task_org_state", "org_id", "state"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    interaction_id: Mapped[int] = mapped_column(ForeignKey("interaction.id"), unique=True)
+    queue_id: Mapped[int] = mapped_column(ForeignKey("queue.id"))
+    caller: Mapped[str] = mapped_column(String(64), default="")
+    number: Mapped[str] = mapped_column(String(40))
+    arrived_at: Mapped[datetime]
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    not_before: Mapped[datetime | None]
+    #: waiting, dialing, done, failed, cancelled
+    state: Mapped[str] = mapped_column(String(16), default="waiting")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    result: Mapped[str] = mapped_column(String(32), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Event(Base):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 10:08:05.770761
+Create Date: 2026-11-24 10:10:23.691251
 """
 
 from collections.abc import Sequence
@@ -428,6 +428,44 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_skill_level_queue_id"), ["queue_id"], unique=False)
 
     op.create_table(
+        "callback_task",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("org_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "interaction_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("queue_id", sa.Integer(), nullable=False),
+        sa.Column("caller", sa.String(length=64), nullable=False),
+        sa.Column("number", sa.String(length=40), nullable=False),
+        sa.Column("arrived_at", zvans.store.types.UTCDateTime(), nullable=False),
+        sa.Column("requested_at", zvans.store.types.UTCDateTime(), nullable=False),
+        sa.Column("not_before", zvans.store.types.UTCDateTime(), nullable=True),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("agent_id", sa.Integer(), nullable=True),
+        sa.Column("result", sa.String(length=32), nullable=False),
+        sa.Column("updated_at", zvans.store.types.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["agent_id"], ["user_account.id"], name=op.f("fk_callback_task_agent_id_user_account")
+        ),
+        sa.ForeignKeyConstraint(
+            ["interaction_id"],
+            ["interaction.id"],
+            name=op.f("fk_callback_task_interaction_id_interaction"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organisation.id"], name=op.f("fk_callback_task_org_id_organisation")
+        ),
+        sa.ForeignKeyConstraint(
+            ["queue_id"], ["queue.id"], name=op.f("fk_callback_task_queue_id_queue")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_callback_task")),
+        sa.UniqueConstraint("interaction_id", name=op.f("uq_callback_task_interaction_id")),
+    )
+    with op.batch_alter_table("callback_task", schema=None) as batch_op:
+        batch_op.create_index("ix_callback_task_org_state", ["org_id", "state"], unique=False)
+
+    op.create_table(
         "request",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("org_id", sa.Integer(), nullable=False),
@@ -484,10 +522,17 @@ def upgrade() -> None:
             nullable=True,
         ),
         sa.Column("resolved_by_user_id", sa.Integer(), nullable=True),
+        sa.Column("listened_at", zvans.store.types.UTCDateTime(), nullable=True),
+        sa.Column("listened_by_user_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["interaction_id"],
             ["interaction.id"],
             name=op.f("fk_unanswered_entry_interaction_id_interaction"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["listened_by_user_id"],
+            ["user_account.id"],
+            name=op.f("fk_unanswered_entry_listened_by_user_id_user_account"),
         ),
         sa.ForeignKeyConstraint(
             ["org_id"], ["organisation.id"], name=op.f("fk_unanswered_entry_org_id_organisation")
@@ -573,6 +618,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_request_org_created")
 
     op.drop_table("request")
+    with op.batch_alter_table("callback_task", schema=None) as batch_op:
+        batch_op.drop_index("ix_callback_task_org_state")
+
+    op.drop_table("callback_task")
     with op.batch_alter_table("skill_level", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_skill_level_queue_id"))
         batch_op.drop_index(batch_op.f("ix_skill_level_org_id"))
