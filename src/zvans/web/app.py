@@ -7,7 +7,6 @@ Every module in ``zvans.web.routes`` that defines ``router`` is included (see
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
 import logging
@@ -74,7 +73,9 @@ def create_app(z: Zvans) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        tasks: list[asyncio.Task[Any]] = []
+        cc = z.services.get("cc")
+        if cc is not None and hasattr(cc, "start"):
+            cc.start()  # ring timeouts, wrap-up ends (idempotent)
         stopper = None
         if z.services.get("demo_traffic"):
             from zvans.web import demo_traffic
@@ -85,8 +86,8 @@ def create_app(z: Zvans) -> FastAPI:
         finally:
             if stopper is not None:
                 await stopper()
-            for task in tasks:
-                task.cancel()
+            if cc is not None and hasattr(cc, "stop"):
+                await cc.stop()
 
     app = FastAPI(title="Zvans", version=__version__, lifespan=lifespan,
                   description="Zvans contact center: JSON API (/api/v1) and pages.")

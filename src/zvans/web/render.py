@@ -72,6 +72,16 @@ def nav_for(user: SessionUser | None, language: str, active: str = "") -> list[d
     ]
 
 
+def flash(request: Request, text: str, kind: str = "ok") -> None:
+    """A one-time message shown on the next rendered page (already translated)."""
+    request.session.setdefault("flashes", []).append({"text": text, "kind": kind})
+
+
+def translator(request: Request) -> Any:
+    """``_`` in the language of the current request (for messages built in Python)."""
+    return i18n.gettext_for(language_of(request, optional_user(request))).gettext
+
+
 def render(
     request: Request, template_name: str, context: dict[str, Any] | None = None,
     status_code: int = 200,
@@ -90,6 +100,7 @@ def render(
         "languages": i18n.LANGUAGE_NAMES,
         "nav": nav_for(user, language, (context or {}).get("active", "")),
     }
+    ctx["flashes"] = request.session.pop("flashes", []) if "flashes" in request.session else []
     ctx.update(context or {})
     html = env.get_template(template_name).render(ctx)
     return HTMLResponse(html, status_code=status_code)
