@@ -300,14 +300,12 @@ class Challenge:
         )
 
 
-def pick_challenge(values: Iterable[str], prefer: Iterable[str] = ("SHA-256", "MD5")) -> (
-    Challenge | None
-):
-    parsed = [c for c in (Challenge.parse(v) for v in values) if c is not None]
-    for algorithm in prefer:
-        for challenge in parsed:
-            if challenge.algorithm == algorithm:
-                return challenge
+def pick_challenge(values: Iterable[str]) -> Challenge | None:
+    """The topmost challenge with an algorithm we support (RFC 8760 §2.4)."""
+    for value in values:
+        challenge = Challenge.parse(value)
+        if challenge is not None:
+            return challenge
     return None
 
 

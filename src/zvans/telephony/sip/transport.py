@@ -16,6 +16,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from .errors import SipParseError
 from .message import MAX_HEADER_BYTES, MAX_MESSAGE_BYTES, Request, Response, parse_message
@@ -100,8 +101,7 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
         if not data.strip(b"\r\n\x00 "):
@@ -121,14 +121,13 @@ class _TcpConnection(asyncio.Protocol):
         self.peer = outbound_peer
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)
         if self.peer is None:
-            host, port = transport.get_extra_info("peername")[:2]
+            host, port = self.transport.get_extra_info("peername")[:2]
             self.peer = Peer("TCP", str(host), int(port))
         if len(self.manager.connections) >= self.manager.max_connections:
             log.warning("too many TCP connections, refusing %s", self.peer)
-            transport.close()
+            self.transport.close()
             return
         self.manager.connections[(self.peer.host, self.peer.port)] = self
 
