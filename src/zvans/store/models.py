@@ -355,6 +355,55 @@ class CallbackTask(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Campaign(Base):
+    """An outbound call campaign (seed 001): a list of numbers that agents preview and call.
+
+    ``result_codes`` is the campaign's own list ``[{"code", "name", "retry"}]`` (see
+    docs/decisions/0008-campaigns.md); ``state`` is draft, active, paused or finished."""
+
+    __tablename__ = "campaign"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    #: Calls go out with this queue's caller id and count in its outgoing statistics.
+    queue_id: Mapped[int] = mapped_column(ForeignKey("queue.id"))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    state: Mapped[str] = mapped_column(String(16), default="draft")
+    result_codes: Mapped[list[Any]] = mapped_column(default=list)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CampaignContact(Base):
+    """One number of a campaign. ``state``: pending, in_progress (locked by ``agent_id``),
+    done or failed. Unique per campaign, so a number is never called twice by mistake."""
+
+    __tablename__ = "campaign_contact"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "phone"),
+        Index("ix_campaign_contact_queue", "campaign_id", "state", "agent_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    line: Mapped[int] = mapped_column(Integer, default=0)
+    phone: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    result_code: Mapped[str] = mapped_column(String(32), default="")
+    comment: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_interaction_id: Mapped[int | None] = mapped_column(ForeignKey("interaction.id"))
+    locked_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Event(Base):
     """The append-only event log. Application code never updates or deletes a row."""
 

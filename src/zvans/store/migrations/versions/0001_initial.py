@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 10:10:23.691251
+Create Date: 2026-11-24 10:11:59.186438
 """
 
 from collections.abc import Sequence
@@ -322,6 +322,33 @@ def upgrade() -> None:
         batch_op.create_index("ix_audit_org_at", ["org_id", "at"], unique=False)
 
     op.create_table(
+        "campaign",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("org_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("queue_id", sa.Integer(), nullable=False),
+        sa.Column("created_by", sa.Integer(), nullable=True),
+        sa.Column("created_at", zvans.store.types.UTCDateTime(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("result_codes", sa.JSON(), nullable=False),
+        sa.Column("max_attempts", sa.Integer(), nullable=False),
+        sa.Column("updated_at", zvans.store.types.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["created_by"], ["user_account.id"], name=op.f("fk_campaign_created_by_user_account")
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organisation.id"], name=op.f("fk_campaign_org_id_organisation")
+        ),
+        sa.ForeignKeyConstraint(
+            ["queue_id"], ["queue.id"], name=op.f("fk_campaign_queue_id_queue")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_campaign")),
+        sa.UniqueConstraint("org_id", "name", name=op.f("uq_campaign_org_id")),
+    )
+    with op.batch_alter_table("campaign", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_campaign_org_id"), ["org_id"], unique=False)
+
+    op.create_table(
         "customer_phone",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("org_id", sa.Integer(), nullable=False),
@@ -464,6 +491,57 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("callback_task", schema=None) as batch_op:
         batch_op.create_index("ix_callback_task_org_state", ["org_id", "state"], unique=False)
+
+    op.create_table(
+        "campaign_contact",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("org_id", sa.Integer(), nullable=False),
+        sa.Column("line", sa.Integer(), nullable=False),
+        sa.Column("phone", sa.String(length=40), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("agent_id", sa.Integer(), nullable=True),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("result_code", sa.String(length=32), nullable=False),
+        sa.Column("comment", sa.Text(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column(
+            "last_interaction_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
+        sa.Column("locked_at", zvans.store.types.UTCDateTime(), nullable=True),
+        sa.Column("updated_at", zvans.store.types.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["agent_id"],
+            ["user_account.id"],
+            name=op.f("fk_campaign_contact_agent_id_user_account"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["campaign.id"],
+            name=op.f("fk_campaign_contact_campaign_id_campaign"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["last_interaction_id"],
+            ["interaction.id"],
+            name=op.f("fk_campaign_contact_last_interaction_id_interaction"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organisation.id"], name=op.f("fk_campaign_contact_org_id_organisation")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_campaign_contact")),
+        sa.UniqueConstraint("campaign_id", "phone", name=op.f("uq_campaign_contact_campaign_id")),
+    )
+    with op.batch_alter_table("campaign_contact", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_campaign_contact_agent_id"), ["agent_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_campaign_contact_queue", ["campaign_id", "state", "agent_id"], unique=False
+        )
 
     op.create_table(
         "request",
@@ -618,6 +696,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_request_org_created")
 
     op.drop_table("request")
+    with op.batch_alter_table("campaign_contact", schema=None) as batch_op:
+        batch_op.drop_index("ix_campaign_contact_queue")
+        batch_op.drop_index(batch_op.f("ix_campaign_contact_agent_id"))
+
+    op.drop_table("campaign_contact")
     with op.batch_alter_table("callback_task", schema=None) as batch_op:
         batch_op.drop_index("ix_callback_task_org_state")
 
@@ -641,6 +724,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_customer_phone_customer_id"))
 
     op.drop_table("customer_phone")
+    with op.batch_alter_table("campaign", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_campaign_org_id"))
+
+    op.drop_table("campaign")
     with op.batch_alter_table("audit_entry", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_org_at")
 
