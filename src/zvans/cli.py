@@ -27,6 +27,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(org_app, name="org")
 app.add_typer(bench_app, name="bench")
+call_app = typer.Typer(help="Calls on a running server (simulated, for demos and tests).",
+                       no_args_is_help=True)
+app.add_typer(call_app, name="call")
 
 T = TypeVar("T")
 
@@ -244,6 +247,32 @@ def user_delete(username: Annotated[str, typer.Argument()], org: OrgOpt = None) 
         user = users.user_by_name(session, _org_id(session, org), username)
         users.delete_user(session, user)
         typer.echo(f"User {user.username} deleted.")
+
+
+@call_app.command("simulate")
+def call_simulate(
+    queue: Annotated[str, typer.Option(help="Queue name or id")],
+    caller: Annotated[str, typer.Option(help="Caller's number, e.g. +37120000001")],
+    url: Annotated[str | None, typer.Option(help="Server URL (default: settings host/port)")]
+    = None,
+    user: Annotated[str, typer.Option(help="An administrator's user name")] = "admin",
+    password: Annotated[str | None, typer.Option(
+        help="Password (or ZVANS_PASSWORD)", envvar="ZVANS_PASSWORD")] = None,
+    topic: Annotated[str, typer.Option(help="IVR topic the caller chose")] = "",
+) -> None:
+    """Send a simulated caller into a queue of a running server (admin API, flagged)."""
+    from zvans.web.client import ApiClient
+
+    if password is None:
+        password = _ask_password()
+    if url is None:
+        settings = load_settings()
+        url = f"http://{settings.host}:{settings.port}"
+    client = ApiClient(url)
+    client.login(user, password)
+    result = client.call("POST", "/api/v1/calls/simulate",
+                         {"queue": queue, "caller": caller, "ivr_topic": topic})
+    print_json(result)
 
 
 # --- simulation and benchmarks ---------------------------------------------------------------

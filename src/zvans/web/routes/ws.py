@@ -65,10 +65,8 @@ def presence_of(z: Zvans) -> Presence:
 
 
 def visible(user: SessionUser, event: LoggedEvent | Event) -> bool:
-    """Supervisors and admins see the whole organisation; an agent sees their own events."""
-    if event.org_id != user.org_id:
-        return False
-    return user.role in ("supervisor", "admin") or event.agent_id == user.id
+    """Everyone sees their own organisation's events (the desktop picks its own)."""
+    return event.org_id == user.org_id
 
 
 def event_message(event: LoggedEvent) -> dict[str, Any]:
@@ -85,8 +83,6 @@ def replay(z: Zvans, user: SessionUser, last_id: int) -> list[LoggedEvent] | Non
     """Events after ``last_id`` the user may see, or None if too many were missed."""
     with z.sessions() as s:
         conds = [Event.org_id == user.org_id, Event.id > last_id]
-        if user.role not in ("supervisor", "admin"):
-            conds.append(Event.agent_id == user.id)
         missed = s.scalar(select(func.count()).select_from(Event).where(*conds)) or 0
         if missed > REPLAY_LIMIT:
             return None
