@@ -28,12 +28,14 @@ from zvans.core.clock import Clock, SystemClock
 from zvans.core.errors import CoreError
 from zvans.core.events import DomainEvent, EventType
 from zvans.errors import InvalidInput, NotFound, ZvansError
+from zvans.runtime import callbacks
 from zvans.runtime.call_control import CallControl, NullCallControl
 from zvans.runtime.loader import org_holidays, queue_config
 from zvans.runtime.today import TodayStats
 from zvans.store.db import append_event
 from zvans.store.models import (
     AgentProfile,
+    Customer,
     CustomerPhone,
     Interaction,
     Organisation,
@@ -46,6 +48,9 @@ from zvans.store.models import (
 
 log = logging.getLogger("zvans.runtime")
 E = EventType
+CALLBACK_EVENTS = frozenset({E.CALLBACK_REQUESTED, E.CALLBACK_STARTED, E.CALLBACK_FAILED,
+                             E.ANSWERED})
+MAX_PIN_ATTEMPTS = 3
 NO_ANSWER_REASON = "no answer"
 
 
@@ -102,6 +107,7 @@ class ContactCenter:
         self._orgs: dict[int, _Org] = {}
         self._lock = threading.RLock()
         self._tick_task: asyncio.Task[None] | None = None
+        self._pin_failures: dict[int, int] = {}
 
     # --- loading ------------------------------------------------------------------------
 
@@ -117,6 +123,10 @@ class ContactCenter:
         self._orgs[org_id] = state
         self._configure(session, state)
         state.today.load(session, org_id, self.clock.now())
+        with self.z.sessions.begin() as restore_session:
+            restored = callbacks.restore(restore_session, org_id, engine, self.clock.now())
+        if restored:
+            log.info("organisation %s: %d pending callbacks back in line", org_id, restored)
         return state
 
     def _configure(self, session: Session, state: _Org) -> None:
@@ -200,6 +210,9 @@ class ContactCenter:
             at = _ts(ev.at)
             if row is not None:
                 self._update_interaction(session, state, row, ev, at, data)
+                if ev.type in CALLBACK_EVENTS:
+                    session.flush()
+                    callbacks.record(session, state.id, ev, row)
             if ev.type is E.COMPLETED and ev.agent_id is not None:
                 state.talk_ended[ev.agent_id] = ev.at
             if ev.type is E.WRAPUP_DONE and ev.agent_id is not None and "wrapup_s" not in data:
@@ -225,7 +238,8 @@ class ContactCenter:
             row.agent_id = ev.agent_id
             if "wait_s" not in data and row.enqueued_at is not None:
                 data["wait_s"] = (at - row.enqueued_at).total_seconds()
-            self._resolve_unanswered(session, state.id, row, "client_called_back")
+            resolution = "called_back" if data.get("callback") else "client_called_back"
+            self._resolve_unanswered(session, state.id, row, resolution)
         elif t is E.ABANDONED:
             row.ended_at = at
             row.outcome = "abandoned"
@@ -387,8 +401,90 @@ class ContactCenter:
     def callback_failed(self, org_id: int, interaction_id: int, reason: str = "no-answer") -> None:
         self._call_cmd(org_id, lambda e: e.callback_failed(interaction_id, reason))
 
-    def voicemail_left(self, org_id: int, interaction_id: int) -> None:
-        self._call_cmd(org_id, lambda e: e.voicemail_left(interaction_id))
+    def voicemail_started(self, org_id: int, interaction_id: int, ref: str) -> int:
+        """A voice message is being recorded to ``ref``: register it now, so a crash during
+        or after recording still leaves it in the unanswered register. Returns the entry id."""
+        with self._lock, self.z.sessions.begin() as session:
+            row = self._interaction(session, org_id, interaction_id)
+            entry = UnansweredEntry(
+                org_id=org_id, created_at=_ts(self.clock.now()), queue_id=row.queue_id,
+                caller=row.caller, reason="voicemail", voicemail_ref=ref,
+                callback_state="not_called_back", interaction_id=row.id,
+            )
+            session.add(entry)
+            session.flush()
+            return entry.id
+
+    def voicemail_left(self, org_id: int, interaction_id: int, duration_s: float = 0.0) -> None:
+        def step(session: Session, state: _Org) -> Outcome:
+            row = self._interaction(session, org_id, interaction_id)
+            row.outcome = "voicemail"
+            row.ended_at = _ts(self.clock.now())
+            for entry in session.scalars(select(UnansweredEntry).where(
+                UnansweredEntry.interaction_id == interaction_id,
+                UnansweredEntry.reason == "voicemail",
+            )):
+                entry.duration_s = int(duration_s)
+            return state.engine.voicemail_left(interaction_id)
+
+        self._commit(org_id, step)
+
+    def voicemail_listened(self, org_id: int, entry_id: int, user_id: int) -> None:
+        """An agent played a voice message (counted in the yearly summary, seed 000)."""
+        with self._lock, self.z.sessions.begin() as session:
+            entry = session.get(UnansweredEntry, entry_id)
+            if entry is None or entry.org_id != org_id or entry.reason != "voicemail":
+                raise NotFound("No such voice message.", code="no-such-voicemail")
+            if entry.listened_at is not None:
+                return
+            now = _ts(self.clock.now())
+            entry.listened_at, entry.listened_by_user_id = now, user_id
+            append_event(session, org_id, "voicemail_listened",
+                         interaction_id=entry.interaction_id, queue_id=entry.queue_id,
+                         agent_id=user_id, data={"entry_id": entry.id}, at=now)
+
+    # --- identification and rating ------------------------------------------------------
+
+    def verify_pin(self, org_id: int, interaction_id: int, pin: str) -> bool:
+        """Check the caller's PIN against the customer of the calling number (seed 004).
+
+        Digits only; after MAX_PIN_ATTEMPTS wrong tries the call cannot be identified."""
+        if not pin.isdigit() or not 4 <= len(pin) <= 12:
+            raise InvalidInput("pin", "A PIN is 4 to 12 digits.", code="bad-pin-format")
+        from zvans.security.passwords import verify_password
+
+        with self._lock, self.z.sessions.begin() as session:
+            row = self._interaction(session, org_id, interaction_id)
+            now = _ts(self.clock.now())
+            failed = self._pin_failures.get(interaction_id, 0)
+            if failed >= MAX_PIN_ATTEMPTS:
+                raise ZvansError("Too many wrong PINs for this call.", code="pin-locked")
+            customer = session.scalar(
+                select(Customer).join(CustomerPhone).where(
+                    CustomerPhone.org_id == org_id, CustomerPhone.number == row.caller)
+            )
+            ok = bool(customer and customer.pin_hash and verify_password(customer.pin_hash, pin))
+            if ok and customer is not None:
+                row.identified, row.customer_id = True, customer.id
+                append_event(session, org_id, "identified", interaction_id=row.id,
+                             data={"customer_id": customer.id, "method": "pin"}, at=now)
+                self._pin_failures.pop(interaction_id, None)
+            else:
+                self._pin_failures[interaction_id] = failed + 1
+                append_event(session, org_id, "pin_failed", interaction_id=row.id,
+                             data={"attempt": failed + 1}, at=now)
+            return ok
+
+    def rate(self, org_id: int, interaction_id: int, rating: int, scale: int = 5) -> None:
+        """A post-call rating (1..scale) given by the caller (seed 000: 4.6 of 5)."""
+        if not isinstance(rating, int) or not 1 <= rating <= scale:
+            raise InvalidInput("rating", f"A rating is a whole number from 1 to {scale}.")
+        with self._lock, self.z.sessions.begin() as session:
+            row = self._interaction(session, org_id, interaction_id)
+            row.rating = rating
+            append_event(session, org_id, E.RATED.value, interaction_id=row.id,
+                         queue_id=row.queue_id, agent_id=row.agent_id,
+                         data={"rating": rating, "scale": scale}, at=_ts(self.clock.now()))
 
     # --- IVR (before the ACD knows the call) ---------------------------------------------
 

@@ -1166,6 +1166,41 @@ class Engine:
         )
         return out
 
+    def restore_callback(
+        self,
+        call_id: int,
+        queue_id: int,
+        caller: str,
+        number: str,
+        arrived_at: float,
+        not_before: float | None = None,
+        attempts: int = 0,
+    ) -> Outcome:
+        """Put back a callback promised before a restart, at its original place in line.
+
+        No events: the log already holds its ``callback_requested``. A due callback is back
+        in line at once; one for a later opening waits for ``not_before``."""
+        if call_id in self._calls:
+            raise _err("call-exists", f"call {call_id} is already known", call_id=call_id)
+        q = self._queue(queue_id)
+        if not number or not number.strip():
+            raise _err("invalid-number", "a callback needs a phone number", call_id=call_id)
+        now = self.clock.now()
+        c = _Call(call_id, queue_id, caller, 0.0, arrived_at, False)
+        c.state = CallState.CALLBACK_WAITING
+        c.number = number
+        c.attempts = attempts
+        start = not_before if not_before is not None and not_before > now else now
+        key = not_before if not_before is not None and not_before > arrived_at else arrived_at
+        c.entry = (key, self._next_seq(), call_id)
+        self._calls[call_id] = c
+        q.callbacks += 1
+        if start > now:
+            self._timer(start, _CB_ACTIVATE, call_id, c.epoch)
+        else:
+            self._insert_waiting(q, c)  # back in line at once, before later arrivals
+        return Outcome()
+
     def _dialing(self, call_id: int) -> tuple[_Call, _Agent]:
         c = self._call(call_id)
         if c.state is not CallState.CALLBACK_DIALING or c.agent_id is None:
