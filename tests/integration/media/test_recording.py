@@ -89,8 +89,9 @@ CHILD = textwrap.dedent(
         b = await offered_leg(engine, agent)
         engine.bridge(a, b, recorder=engine.start_recording({path!r}))
         print("bridged", flush=True)
-        await asyncio.gather(caller.send_tone(a.port, 440, 100000, "PCMA", paced=True),
-                             agent.send_tone(b.port, 1000, 100000, "PCMA", paced=True))
+        while True:  # one-second blocks: whole cycles of both tones, so no phase jumps
+            await asyncio.gather(caller.send_tone(a.port, 440, 50, "PCMA", paced=True),
+                                 agent.send_tone(b.port, 1000, 50, "PCMA", paced=True))
 
     asyncio.run(main())
     """

@@ -208,3 +208,27 @@ def test_send_dtmf_is_understood_by_a_receiver() -> None:
         phone.close()
 
     run(body)
+
+
+def test_reinvite_hold_stops_sending_and_resume_restarts() -> None:
+    async def body(engine: MediaEngine) -> None:
+        caller, agent = await Phone.open(), await Phone.open()
+        a = await answered_leg(engine, caller)
+        b = await answered_leg(engine, agent)
+        engine.bridge(a, b)
+        held = agent.offer().replace("a=sendrecv", "a=sendonly")
+        assert "a=recvonly" in engine.answer(b, held)
+        assert b.on_hold
+        caller.send(a.port, b"\x01" * 160)
+        agent.send(b.port, b"\x02" * 160)  # the holding side may still send (e.g. its MOH)
+        await caller.wait_for(1)
+        await asyncio.sleep(0.05)
+        assert agent.received == [] and b.tx_dropped == 1
+        assert "a=sendrecv" in engine.answer(b, agent.offer())
+        caller.send(a.port, b"\x03" * 160)
+        await agent.wait_for(1)
+        assert agent.received[0].payload == b"\x03" * 160
+        caller.close()
+        agent.close()
+
+    run(body)
