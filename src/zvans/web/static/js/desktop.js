@@ -148,8 +148,19 @@ let active = -1;
 
 function matches() {
   const q = input.value.trim().toLowerCase();
-  return boot.wrapup_codes.filter((c) => !chosen.includes(c.id) &&
-    (!q || c.name.toLowerCase().includes(q) || c.code.toLowerCase().includes(q))).slice(0, 12);
+  // Names or codes that start with what was typed come first, then any containing it;
+  // within each group the configured order is kept.
+  const rank = (c) => {
+    const name = c.name.toLowerCase(), code = c.code.toLowerCase();
+    if (!q) return 0;
+    if (name.startsWith(q) || code.startsWith(q)) return 0;
+    if (name.split(/\s+/).some((w) => w.startsWith(q))) return 1;
+    if (name.includes(q) || code.includes(q)) return 2;
+    return -1;
+  };
+  return boot.wrapup_codes.filter((c) => !chosen.includes(c.id) && rank(c) >= 0)
+    .map((c, i) => [rank(c), i, c]).sort((a, b) => a[0] - b[0] || a[1] - b[1])
+    .map((x) => x[2]).slice(0, 12);
 }
 
 function renderSuggestions() {
