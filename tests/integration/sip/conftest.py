@@ -77,6 +77,7 @@ async def run_sipp(
     user: str | None = None,
     password: str | None = None,
     timeout: float = 60.0,
+    extra: tuple[str, ...] = (),
 ) -> SippResult:
     """Run one sipp call to 127.0.0.1:port; kill it (by its own PID) if it overstays."""
     assert SIPP is not None
@@ -90,6 +91,7 @@ async def run_sipp(
         "-nostdin", "-timeout", f"{int(timeout) - 5}s", "-timeout_error",
         "-trace_msg", "-message_file", str(msg_file), "-trace_err", "-error_file", str(err_file),
     ]
+    args += list(extra)
     if user is not None:
         args += ["-au", user]
     if password is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import run, run_sipp
-
 from zvans.telephony.sip import (
     Credentials,
     DigestServer,

@@ -27,7 +27,14 @@ from .security import (
     normalise_number,
 )
 from .stack import CallLeg, IncomingCall, IncomingRequest, OutgoingCall, SipStack, StackConfig
-from .transaction import TimerConfig, TransactionLayer, TxState
+from .transaction import (
+    ClientTransaction,
+    ServerTransaction,
+    TimerConfig,
+    Transaction,
+    TransactionLayer,
+    TxState,
+)
 from .transport import Peer, TransportManager
 from .trunk import RegistrationClient, TrunkConfig
 from .uri import NameAddr, SipUri, Via
@@ -37,6 +44,7 @@ __all__ = [
     "Binding",
     "CallLeg",
     "Challenge",
+    "ClientTransaction",
     "CredentialLookup",
     "Credentials",
     "Dialog",
@@ -59,6 +67,7 @@ __all__ = [
     "Request",
     "Response",
     "Scheduler",
+    "ServerTransaction",
     "SipError",
     "SipParseError",
     "SipStack",
@@ -66,6 +75,7 @@ __all__ = [
     "StackConfig",
     "TimerConfig",
     "TokenBucket",
+    "Transaction",
     "TransactionLayer",
     "TransactionTimeout",
     "TransportError",

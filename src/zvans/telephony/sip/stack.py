@@ -134,6 +134,8 @@ class CallLeg:
         self.remote_body = request.body
         #: the application's handler for in-dialog requests (re-INVITE, INFO, REFER...)
         self.on_request: Callable[[IncomingRequest], Awaitable[None] | None] | None = None
+        #: set when the dialog is confirmed: ACK received (incoming) or sent (outgoing)
+        self.confirmed = asyncio.Event()
         self._pending_2xx: dict[int, _Reliable2xx] = {}
         self._ack: bytes | None = None
         self._ack_cseq = -1
@@ -253,6 +255,7 @@ class CallLeg:
         pending = self._pending_2xx.pop(number, None)
         if pending is not None:
             pending.stop()
+            self.confirmed.set()
         if request.body:
             self.remote_body = request.body
 
@@ -539,6 +542,7 @@ class OutgoingCall(CallLeg):
         self.stack._add_via(ack, self._ack_peer, branch=None)
         self._ack = ack.to_bytes()
         self.stack.transport.send(self._ack, self._ack_peer)
+        self.confirmed.set()
 
     def _on_stray_2xx(self, response: Response) -> None:
         if self._ack is not None:
