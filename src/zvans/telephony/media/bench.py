@@ -6,6 +6,9 @@ traffic generator in a separate process that sends every leg 50 packets/s (20 ms
 frames) from one UDP socket and counts what comes back. The relay process is pinned to one
 CPU and the generator to another, so the relay's CPU% is the cost of the media path alone.
 
+The figures cover the generator's whole sending time (warm-up included); if
+``generator_max_late_ms`` is large, the generator, not the relay, fell behind.
+
 Loss is counted end to end: each payload carries (stream, packet number), and a packet is
 lost when it was sent after the warm-up second and never came back out of the other leg.
 Run: ``python -m zvans.telephony.media.bench --calls 400 --seconds 10`` (prints JSON).
@@ -79,9 +82,11 @@ def _generator(host: str, ports: list[int], seconds: float, cpu: int | None,
                 if number >= warm_packets and stream < streams:
                     received[stream] += 1
 
+    max_late = 0.0
     for k in range(total_packets):
         for g in range(groups):
             due = start + k / RATE + g / (RATE * groups)
+            max_late = max(max_late, time.perf_counter() - due)
             while True:
                 delay = due - time.perf_counter()
                 if delay <= 0:
@@ -100,6 +105,7 @@ def _generator(host: str, ports: list[int], seconds: float, cpu: int | None,
                 if k >= warm_packets:
                     sent_counted += 1
         drain()
+    conn.send("sent")
     end = time.perf_counter() + 0.5
     while time.perf_counter() < end:
         select.select([sock], [], [], 0.05)
@@ -108,6 +114,8 @@ def _generator(host: str, ports: list[int], seconds: float, cpu: int | None,
         "sent": sent_counted, "received": sum(received), "send_errors": send_errors,
         "streams_with_loss": sum(1 for r in received if r < total_packets - warm_packets),
         "cpu_seconds": sum(os.times()[:2]),
+        "max_late_ms": round(1000 * max_late, 1),
+        "send_seconds": round(time.perf_counter() - start - 0.5, 2),
     })
     sock.close()
 
@@ -162,15 +170,14 @@ async def _bench(calls: int, seconds: float, record: bool, rewrite: bool, host: 
     me = psutil.Process()
     proc.start()
     await loop.run_in_executor(None, parent.recv)  # "started"
+    # measured over the generator's whole sending time, warm-up second included
     monitor = loop.create_task(_lag_monitor(lag, stop))
-    await asyncio.sleep(WARMUP)
-    lag.clear()
     cpu0 = me.cpu_times()
-    t0 = loop.time()
+    t0 = time.perf_counter()
     tx0 = sum(leg.tx_packets for leg in legs)
     rcvbuf0 = _udp_rcvbuf_errors()
-    await asyncio.sleep(seconds)
-    t1 = loop.time()
+    await loop.run_in_executor(None, parent.recv)  # "sent"
+    t1 = time.perf_counter()
     cpu1 = me.cpu_times()
     tx1 = sum(leg.tx_packets for leg in legs)
     rcvbuf1 = _udp_rcvbuf_errors()
@@ -207,9 +214,12 @@ async def _bench(calls: int, seconds: float, record: bool, rewrite: bool, host: 
         "loop_lag_max_ms": round(1000 * lag[-1], 2) if lag else None,
         "relay_cpu_percent": round(100 * cpu / wall, 1),
         "generator_cpu_seconds": round(gen["cpu_seconds"], 1),
+        "generator_max_late_ms": gen["max_late_ms"],
         "recordings": len(durations),
         "mean_recording_seconds": round(sum(durations) / len(durations), 2) if durations
         else None,
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
         "relay_cpu": relay_cpu,
         "generator_cpu": gen_cpu,
     }
