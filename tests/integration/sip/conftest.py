@@ -86,10 +86,30 @@ async def run_sipp(
     msg_file = tmp_path / f"{name}-{local}-messages.log"
     err_file = tmp_path / f"{name}-{local}-errors.log"
     args = [
-        SIPP, f"127.0.0.1:{port}", "-sf", str(SCENARIOS / scenario), "-m", "1",
-        "-i", "127.0.0.1", "-p", str(local), "-t", transport, "-s", service,
-        "-nostdin", "-timeout", f"{int(timeout) - 5}s", "-timeout_error",
-        "-trace_msg", "-message_file", str(msg_file), "-trace_err", "-error_file", str(err_file),
+        SIPP,
+        f"127.0.0.1:{port}",
+        "-sf",
+        str(SCENARIOS / scenario),
+        "-m",
+        "1",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(local),
+        "-t",
+        transport,
+        "-s",
+        service,
+        "-nostdin",
+        "-timeout",
+        f"{int(timeout) - 5}s",
+        "-timeout_error",
+        "-trace_msg",
+        "-message_file",
+        str(msg_file),
+        "-trace_err",
+        "-error_file",
+        str(err_file),
     ]
     args += list(extra)
     if user is not None:
@@ -97,7 +117,9 @@ async def run_sipp(
     if password is not None:
         args += ["-ap", password]
     proc = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
         stdin=asyncio.subprocess.DEVNULL,
     )
     try:
@@ -116,8 +138,9 @@ async def run_sipp(
     )
 
 
-async def wait_until(predicate: Callable[[], bool], *, steps: int = 400, delay: float = 0.05,
-                     what: str = "condition") -> None:
+async def wait_until(
+    predicate: Callable[[], bool], *, steps: int = 400, delay: float = 0.05, what: str = "condition"
+) -> None:
     """Bounded wait for something the system under test will do (no timing assertion)."""
     for _ in range(steps):
         if predicate():

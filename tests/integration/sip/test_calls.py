@@ -32,16 +32,18 @@ def test_retransmitted_invite_creates_exactly_one_call(tmp_path: Path) -> None:
         async def on_invite(call: IncomingCall) -> None:
             calls.append(call)
             # ring and answer only once the retransmission has been absorbed
-            await wait_until(lambda: stack.layer.stats["requests_absorbed"] >= 1,
-                             what="INVITE retransmission")
+            await wait_until(
+                lambda: stack.layer.stats["requests_absorbed"] >= 1, what="INVITE retransmission"
+            )
             call.provisional(180)
             call.answer(SDP)
 
         stack.on_invite = on_invite
         await stack.start()
         try:
-            res = await run_sipp("invite_retransmitted.xml", stack.port(), tmp_path, service=DID,
-                                 extra=("-nr",))
+            res = await run_sipp(
+                "invite_retransmitted.xml", stack.port(), tmp_path, service=DID, extra=("-nr",)
+            )
             assert res.ok, res.explain()
             assert len(calls) == 1
             assert stack.stats["calls_in"] == 1
@@ -89,7 +91,7 @@ def test_bye_whose_answer_is_dropped_is_retransmitted_and_ends_by_timer_k(
             assert res.ok, res.explain()
             await wait_until(lambda: any(m == "BYE" for m, _, _ in ended), what="BYE end")
             assert [r.status for r in bye_responses] == [200]
-            (_, reason, retransmissions), = [e for e in ended if e[0] == "BYE"]
+            ((_, reason, retransmissions),) = [e for e in ended if e[0] == "BYE"]
             assert reason == "timer K"
             assert retransmissions >= 1  # timer E fired while our 200 was "lost"
             assert res.messages.count("BYE sip:") >= 2  # sipp saw the retransmission too
@@ -108,7 +110,7 @@ def test_bye_never_answered_ends_by_timer_f(tmp_path: Path) -> None:
             assert res.ok, res.explain()
             await wait_until(lambda: bool(bye_responses), what="BYE outcome")
             assert [r.status for r in bye_responses] == [408]
-            (_, reason, retransmissions), = [e for e in ended if e[0] == "BYE"]
+            ((_, reason, retransmissions),) = [e for e in ended if e[0] == "BYE"]
             assert reason == "timer F"
             assert retransmissions >= 2
         finally:
@@ -125,14 +127,19 @@ def test_unauthenticated_invite_to_external_number_is_refused(tmp_path: Path, ca
             return Credentials.from_password("agent7", "zvans", "pw")
 
         registrar = Registrar(DigestServer("zvans"), lookup)
-        stack = SipStack(StackConfig(udp_port=0, tcp_port=0, dids=frozenset({DID})),
-                         registrar=registrar)
+        stack = SipStack(
+            StackConfig(udp_port=0, tcp_port=0, dids=frozenset({DID})), registrar=registrar
+        )
         calls: list[IncomingCall] = []
         stack.on_invite = calls.append
         await stack.start()
         try:
-            res = await run_sipp("invite_external_unauthenticated.xml", stack.port(), tmp_path,
-                                 service="0037129999999")
+            res = await run_sipp(
+                "invite_external_unauthenticated.xml",
+                stack.port(),
+                tmp_path,
+                service="0037129999999",
+            )
             assert res.ok, res.explain()
             assert calls == []
             assert stack.stats["toll_fraud_refused"] == 1
@@ -141,5 +148,7 @@ def test_unauthenticated_invite_to_external_number_is_refused(tmp_path: Path, ca
 
     with caplog.at_level("WARNING", logger="zvans.telephony.sip.stack"):
         run(main)
-    assert any("toll-fraud guard" in r.message and "0037129999999" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "toll-fraud guard" in r.message and "0037129999999" in r.getMessage()
+        for r in caplog.records
+    )

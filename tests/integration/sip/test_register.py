@@ -33,16 +33,28 @@ def test_register_good_password_binds_and_bad_password_is_refused(tmp_path: Path
         stack, registrar = make_stack()
         await stack.start()
         try:
-            good = await run_sipp("register_auth.xml", stack.port(), tmp_path, service=USER,
-                                  user=USER, password=PASSWORD)
+            good = await run_sipp(
+                "register_auth.xml",
+                stack.port(),
+                tmp_path,
+                service=USER,
+                user=USER,
+                password=PASSWORD,
+            )
             assert good.ok, good.explain()
             bindings = registrar.bindings(USER)
             assert len(bindings) == 1
             assert bindings[0].source.port == good.local_port
             assert bindings[0].contact.uri.port == good.local_port
 
-            bad = await run_sipp("register_bad_password.xml", stack.port(), tmp_path,
-                                 service=USER, user=USER, password="wrong")
+            bad = await run_sipp(
+                "register_bad_password.xml",
+                stack.port(),
+                tmp_path,
+                service=USER,
+                user=USER,
+                password="wrong",
+            )
             assert bad.ok, bad.explain()
             assert len(registrar.bindings(USER)) == 1  # the refused one added nothing
         finally:
@@ -56,8 +68,15 @@ def test_register_over_tcp(tmp_path: Path) -> None:
         stack, registrar = make_stack()
         await stack.start()
         try:
-            res = await run_sipp("register_auth.xml", stack.port("TCP"), tmp_path,
-                                 transport="t1", service=USER, user=USER, password=PASSWORD)
+            res = await run_sipp(
+                "register_auth.xml",
+                stack.port("TCP"),
+                tmp_path,
+                transport="t1",
+                service=USER,
+                user=USER,
+                password=PASSWORD,
+            )
             assert res.ok, res.explain()
             assert [b.source.transport for b in registrar.bindings(USER)] == ["TCP"]
         finally:

@@ -154,8 +154,9 @@ def test_ict_2xx_goes_accepted_and_passes_retransmissions_to_tu(layer, clock, wi
 
 def test_nict_timer_e_caps_at_t2_and_timer_f_times_out(layer, clock, wire) -> None:
     tu = Tu(layer)
-    txn = layer.send_request(request("BYE", to_tag="t"), UDP, tu.responses.append,
-                             tu.timeouts.append)
+    txn = layer.send_request(
+        request("BYE", to_tag="t"), UDP, tu.responses.append, tu.timeouts.append
+    )
     clock.advance(0.5)
     clock.advance(1.0)
     clock.advance(2.0)
@@ -237,8 +238,12 @@ def test_ist_retransmitted_invite_creates_one_transaction_and_replays_provisiona
     layer.receive_request(request("INVITE"), UDP)  # retransmission
     layer.receive_request(request("INVITE"), UDP)
     assert len(tu.requests) == 1
-    assert wire.first_lines() == ["SIP/2.0 100 Trying", "SIP/2.0 180 Ringing",
-                                  "SIP/2.0 180 Ringing", "SIP/2.0 180 Ringing"]
+    assert wire.first_lines() == [
+        "SIP/2.0 100 Trying",
+        "SIP/2.0 180 Ringing",
+        "SIP/2.0 180 Ringing",
+        "SIP/2.0 180 Ringing",
+    ]
     assert layer.stats["requests_absorbed"] == 2
 
 

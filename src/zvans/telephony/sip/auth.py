@@ -194,8 +194,7 @@ class DigestServer:
         out = []
         for algorithm in self.algorithms:
             value = (
-                f'Digest realm="{self.realm}", nonce="{nonce}", algorithm={algorithm}, '
-                f'qop="auth"'
+                f'Digest realm="{self.realm}", nonce="{nonce}", algorithm={algorithm}, qop="auth"'
             )
             if stale:
                 value += ", stale=true"
@@ -242,7 +241,13 @@ class DigestServer:
         if creds is None or algorithm not in creds.ha1:
             return AuthOutcome(AuthResult.FAILED, username)
         expected = digest_response(
-            algorithm, creds.ha1[algorithm], nonce, request.method, uri, qop=qop, nc=nc,
+            algorithm,
+            creds.ha1[algorithm],
+            nonce,
+            request.method,
+            uri,
+            qop=qop,
+            nc=nc,
             cnonce=cnonce,
         )
         if not hmac.compare_digest(expected, given.lower()):
@@ -329,7 +334,13 @@ def build_authorization(
     cnonce = cnonce or secrets.token_hex(8)
     nc_text = f"{nc:08x}"
     response = digest_response(
-        challenge.algorithm, ha1_hex, challenge.nonce, method, uri, qop=qop, nc=nc_text,
+        challenge.algorithm,
+        ha1_hex,
+        challenge.nonce,
+        method,
+        uri,
+        qop=qop,
+        nc=nc_text,
         cnonce=cnonce,
     )
     value = (

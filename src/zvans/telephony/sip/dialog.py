@@ -105,9 +105,7 @@ class Dialog:
         )
 
     @classmethod
-    def from_uac(
-        cls, request: Request, response: Response, transport: str
-    ) -> Dialog:
+    def from_uac(cls, request: Request, response: Response, transport: str) -> Dialog:
         """§12.1.2: the UAC side, built from our request and the 1xx/2xx that made it."""
         contacts = response.contacts
         target = contacts[0].uri if contacts else request.request_uri
@@ -196,8 +194,9 @@ class Dialog:
         if routes and "lr" not in routes[0].uri.params:
             # strict router: it becomes the Request-URI, our target goes last (§12.2.1.1)
             first = routes.pop(0).uri
-            uri = SipUri(first.scheme, first.user, first.password, first.host, first.port,
-                         dict(first.params))
+            uri = SipUri(
+                first.scheme, first.user, first.password, first.host, first.port, dict(first.params)
+            )
             routes.append(NameAddr(uri=self.remote_target))
             ruri = str(uri)
         else:

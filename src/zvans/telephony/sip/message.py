@@ -388,8 +388,10 @@ def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
     start_error: SipParseError | None = None
     if is_response:
         parts = start.split(" ", 2)
-        if len(parts) < 2 or parts[0] != "SIP/2.0" or not (
-            len(parts[1]) == 3 and parts[1].isdigit()
+        if (
+            len(parts) < 2
+            or parts[0] != "SIP/2.0"
+            or not (len(parts[1]) == 3 and parts[1].isdigit())
         ):
             raise SipParseError(f"bad status line {start[:80]!r}")
         status = int(parts[1])

@@ -138,9 +138,7 @@ class Registrar:
                 table.pop(key, None)
                 continue
             if expires < self.min_expires:
-                return make_response(
-                    request, 423, headers=[("Min-Expires", str(self.min_expires))]
-                )
+                return make_response(request, 423, headers=[("Min-Expires", str(self.min_expires))])
             old = table.get(key)
             if old is not None and old.call_id == call_id and old.cseq >= cseq:
                 continue  # out-of-order retransmission of an older REGISTER

@@ -400,7 +400,10 @@ class IncomingCall(CallLeg):
         return dialog
 
     def reject(
-        self, status: int = 486, reason: str | None = None, *,
+        self,
+        status: int = 486,
+        reason: str | None = None,
+        *,
         headers: Iterable[tuple[str, str]] = (),
     ) -> None:
         """Refuse the call with a 3xx-6xx final response."""
@@ -632,8 +635,9 @@ class SipStack:
         self.config = config or StackConfig()
         self.scheduler: Scheduler = scheduler or LoopScheduler()
         self.timers = self.config.timers
-        self.transport = TransportManager(self._on_message, self._on_parse_error,
-                                          self._on_send_error)
+        self.transport = TransportManager(
+            self._on_message, self._on_parse_error, self._on_send_error
+        )
         self.layer = TransactionLayer(self.transport.send, self.scheduler, self.timers)
         self.layer.tu_request = self._on_request
         self.layer.tu_ack = self._on_ack
@@ -721,9 +725,7 @@ class SipStack:
         try:
             socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
         except OSError:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_DGRAM
-            )
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_DGRAM)
             host = str(infos[0][4][0])
         return Peer(transport, host, port)
 
@@ -731,8 +733,9 @@ class SipStack:
         host, port = self.local_address(peer.transport)
         branch = branch or f"{MAGIC_COOKIE}{secrets.token_hex(10)}"
         request.headers.remove("Via")
-        via = Via(transport=peer.transport, host=host, port=port,
-                  params={"branch": branch, "rport": None})
+        via = Via(
+            transport=peer.transport, host=host, port=port, params={"branch": branch, "rport": None}
+        )
         request.headers.add("Via", str(via))
         if "Max-Forwards" not in request.headers:
             request.headers.add("Max-Forwards", "70")
@@ -758,9 +761,7 @@ class SipStack:
             self._add_via(request, peer, branch=None)
         self.transport.send(request.to_bytes(), peer)
 
-    async def send_request(
-        self, request: Request, peer: Peer, *, add_via: bool = True
-    ) -> Response:
+    async def send_request(self, request: Request, peer: Peer, *, add_via: bool = True) -> Response:
         """Send through a client transaction; resolves with the final response.
 
         Provisional responses are skipped; a timeout resolves with a local 408.
@@ -1022,31 +1023,40 @@ class SipStack:
             if outcome.result is AuthResult.OK:
                 user = outcome.username
                 if is_authorised_to_dial(
-                    number, dids=cfg.dids, authenticated_user=user,
+                    number,
+                    dids=cfg.dids,
+                    authenticated_user=user,
                     allowed_prefixes=cfg.allowed_prefixes,
                 ):
                     return True, user
-                log.warning("toll-fraud guard: user %s may not dial %r (from %s)",
-                            user, number, peer)
+                log.warning(
+                    "toll-fraud guard: user %s may not dial %r (from %s)", user, number, peer
+                )
                 txn.respond(self.response(request, 403, "Number not allowed"))
                 return False, None
             known_phone = self.registrar is not None and self.registrar.has_source(peer.host)
             if outcome.result is AuthResult.STALE or (
                 outcome.result is AuthResult.MISSING and known_phone
             ):
-                txn.respond(self.response(
-                    request, 407,
-                    headers=self.digest.challenge_headers(
-                        proxy=True, stale=outcome.result is AuthResult.STALE
-                    ),
-                ))
+                txn.respond(
+                    self.response(
+                        request,
+                        407,
+                        headers=self.digest.challenge_headers(
+                            proxy=True, stale=outcome.result is AuthResult.STALE
+                        ),
+                    )
+                )
                 return False, None
         self.stats["toll_fraud_refused"] += 1
         log.warning(
             "toll-fraud guard: refused %s INVITE from %s (From %s) to %r",
-            "unauthenticated" if outcome is None or outcome.result is not AuthResult.FAILED
+            "unauthenticated"
+            if outcome is None or outcome.result is not AuthResult.FAILED
             else "badly authenticated",
-            peer, request.headers.get("From"), number,
+            peer,
+            request.headers.get("From"),
+            number,
         )
         txn.respond(self.response(request, 403))
         return False, None

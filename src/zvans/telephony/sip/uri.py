@@ -131,7 +131,7 @@ class SipUri:
         if not m:
             raise SipParseError(f"URI without scheme {text[:80]!r}")
         scheme, rest = m.group(1).lower(), m.group(2)
-        if any(c in rest for c in " \t\r\n<>\"\x00"):
+        if any(c in rest for c in ' \t\r\n<>"\x00'):
             raise SipParseError("forbidden character in URI")
         if scheme == "tel":
             number, _, params = rest.partition(";")

@@ -1,0 +1,271 @@
+"""Two real SipStacks on loopback: outgoing calls, CANCEL, re-INVITE, INFO, digest with
+SHA-256, outbound registration, overload 503.  (sipp cannot place SHA-256 digests.)"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+
+from conftest import run, wait_until
+from zvans.telephony.sip import (
+    Credentials,
+    DigestServer,
+    IncomingCall,
+    IncomingRequest,
+    Peer,
+    Registrar,
+    RegistrationClient,
+    SipStack,
+    StackConfig,
+    TimerConfig,
+    TrunkConfig,
+)
+
+SDP_A = b"v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+SDP_B = b"v=0\r\no=b 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n"
+DID = "37160000100"
+FAST = TimerConfig(t1=0.05, t2=0.4, t4=0.2)
+
+
+@pytest.fixture(autouse=True)
+def _need_sipp() -> None:  # these tests need no sipp
+    return None
+
+
+@asynccontextmanager
+async def stacks(
+    transport: str = "UDP", **server_kw: object
+) -> AsyncIterator[tuple[SipStack, SipStack, Peer]]:
+    server = SipStack(
+        StackConfig(udp_port=0, tcp_port=0, dids=frozenset({DID}), timers=FAST), **server_kw
+    )  # type: ignore[arg-type]
+    client = SipStack(StackConfig(udp_port=0, tcp_port=0, contact_user="caller", timers=FAST))
+    await server.start()
+    await client.start()
+    host, port = server.addresses[transport]
+    try:
+        yield server, client, Peer(transport, host, port)
+    finally:
+        await client.stop()
+        await server.stop()
+
+
+@pytest.mark.parametrize("transport", ["UDP", "TCP"])
+def test_outgoing_call_ring_answer_and_bye(transport: str) -> None:
+    async def main() -> None:
+        async with stacks(transport) as (server, client, peer):
+            incoming: list[IncomingCall] = []
+
+            async def on_invite(call: IncomingCall) -> None:
+                incoming.append(call)
+                call.provisional(180)
+                call.answer(SDP_B)
+
+            server.on_invite = on_invite
+            suffix = ";transport=tcp" if transport == "TCP" else ""
+            leg = await client.invite(
+                f"sip:{DID}@{peer.host}:{peer.port}{suffix}",
+                from_uri="sip:caller@example.test",
+                body=SDP_A,
+            )
+            provisional: list[int] = []
+            leg.on_provisional = lambda r: provisional.append(r.status)
+            final = await leg.final()
+            assert final.status == 200
+            assert leg.remote_body == SDP_B
+            assert incoming[0].remote_body == SDP_A
+            await asyncio.wait_for(incoming[0].confirmed.wait(), 10)  # our ACK arrived
+            assert leg.dialog is not None and incoming[0].dialog is not None
+            # UAC's remote target is the UAS's Contact, not the address we dialled
+            assert leg.dialog.remote_target.user == "zvans"
+            assert leg.dialog.id.call_id == incoming[0].dialog.id.call_id
+            assert leg.dialog.remote_tag == incoming[0].dialog.local_tag
+            bye = await leg.bye()
+            assert bye.status == 200
+            assert await asyncio.wait_for(incoming[0].ended, 10) == "remote-bye"
+            assert leg.ended.result() == "local-bye"
+            assert server._dialogs == {} and client._dialogs == {}
+
+    run(main)
+
+
+def test_cancel_before_answer() -> None:
+    async def main() -> None:
+        async with stacks() as (server, client, peer):
+            incoming: list[IncomingCall] = []
+            cancelled: list[str] = []
+
+            def on_invite(call: IncomingCall) -> None:
+                incoming.append(call)
+                call.on_cancel = lambda c: cancelled.append(c.call_id)
+                call.provisional(180)
+
+            server.on_invite = on_invite
+            leg = await client.invite(
+                f"sip:{DID}@{peer.host}:{peer.port}", from_uri="sip:caller@example.test", body=SDP_A
+            )
+            await wait_until(lambda: bool(leg.provisionals), what="180")
+            await leg.hangup()  # unanswered: CANCEL
+            final = await asyncio.wait_for(leg.final(), 10)
+            assert final.status == 487
+            assert await asyncio.wait_for(incoming[0].ended, 10) == "cancelled"
+            assert cancelled == [leg.call_id]
+            assert leg.ended.result() == "cancelled"
+
+    run(main)
+
+
+def test_reinvite_and_info_in_dialog() -> None:
+    async def main() -> None:
+        async with stacks() as (server, client, peer):
+            seen: list[tuple[str, bytes]] = []
+            incoming: list[IncomingCall] = []
+
+            async def on_request(req: IncomingRequest) -> None:
+                seen.append((req.method, req.request.body))
+                if req.method == "INVITE":
+                    req.respond(200, body=b"v=0\r\nhold-answer\r\n")
+                else:
+                    req.respond(200)
+
+            def on_invite(call: IncomingCall) -> None:
+                incoming.append(call)
+                call.on_request = on_request
+                call.answer(SDP_B)
+
+            server.on_invite = on_invite
+            leg = await client.invite(
+                f"sip:{DID}@{peer.host}:{peer.port}", from_uri="sip:caller@example.test", body=SDP_A
+            )
+            assert (await leg.final()).status == 200
+            held = b"v=0\r\na=sendonly\r\n"
+            resp = await leg.reinvite(held)
+            assert resp.status == 200
+            assert leg.remote_body == b"v=0\r\nhold-answer\r\n"
+            info = await leg.info(b"Signal=5\r\nDuration=160\r\n", "application/dtmf-relay")
+            assert info.status == 200
+            assert seen == [("INVITE", held), ("INFO", b"Signal=5\r\nDuration=160\r\n")]
+            assert incoming[0].remote_body == held
+            await wait_until(lambda: not incoming[0]._pending_2xx, what="re-INVITE ACK")
+            await leg.bye()
+
+    run(main)
+
+
+def test_rejected_call_and_no_handler() -> None:
+    async def main() -> None:
+        async with stacks() as (server, client, peer):
+            leg = await client.invite(
+                f"sip:{DID}@{peer.host}:{peer.port}", from_uri="sip:caller@example.test"
+            )
+            assert (await leg.final()).status == 480  # no on_invite installed
+            server.on_invite = lambda call: call.reject(486)
+            leg2 = await client.invite(
+                f"sip:{DID}@{peer.host}:{peer.port}", from_uri="sip:caller@example.test"
+            )
+            assert (await leg2.final()).status == 486
+            assert leg2.ended.result() == "rejected"
+
+    run(main)
+
+
+def _auth_server_kw(algorithms: tuple[str, ...] = ("SHA-256", "MD5")) -> dict[str, object]:
+    creds = Credentials.from_password("agent7", "zvans", "pw-7")
+
+    async def lookup(username: str) -> Credentials | None:
+        return creds if username == "agent7" else None
+
+    return {
+        "registrar": Registrar(DigestServer("zvans", algorithms=algorithms), lookup, min_expires=1)
+    }
+
+
+def test_outbound_registration_with_sha256_then_authenticated_external_call() -> None:
+    async def main() -> None:
+        # SHA-256 only: a successful registration proves the SHA-256 path end to end
+        async with stacks(**_auth_server_kw(("SHA-256",))) as (server, client, peer):
+            assert server.registrar is not None
+            trunk = TrunkConfig(
+                name="op",
+                host=peer.host,
+                port=peer.port,
+                username="agent7",
+                password="pw-7",
+                register=True,
+                expires=2,
+            )
+            reg = RegistrationClient(client, trunk, retry_after=0.2)
+            reg.start()
+            await asyncio.wait_for(reg.registered.wait(), 10)
+            assert reg.last_response is not None and reg.last_response.status == 200
+            (binding,) = server.registrar.bindings("agent7")
+            first_expiry = binding.expires_at
+            # refreshed before expiry (refresh at expires/2 for short bindings)
+            await wait_until(
+                lambda: any(
+                    b.expires_at > first_expiry for b in server.registrar.bindings("agent7")
+                ),
+                what="registration refresh",
+            )
+
+            incoming: list[IncomingCall] = []
+            server.on_invite = lambda call: (incoming.append(call), call.reject(486))[-1]
+            # external number: the registered phone is challenged (407), answers, is let in
+            leg = await client.invite(
+                f"sip:0037120000000@{peer.host}:{peer.port}",
+                from_uri="sip:agent7@example.test",
+                peer=peer,
+                credentials=("agent7", "pw-7"),
+            )
+            assert (await leg.final()).status == 486
+            assert incoming[0].authenticated_user == "agent7"
+            assert "algorithm=SHA-256" in (leg.request.headers.get("Proxy-Authorization") or "")
+
+            bad = await client.invite(
+                f"sip:0037120000000@{peer.host}:{peer.port}",
+                from_uri="sip:agent7@example.test",
+                peer=peer,
+                credentials=("agent7", "wrong"),
+            )
+            assert (await bad.final()).status == 403
+            await reg.stop()
+            assert server.registrar.bindings("agent7") == []
+
+    run(main)
+
+
+def test_overload_answers_503_with_retry_after() -> None:
+    async def main() -> None:
+        lag = {"value": 0.0}
+        async with stacks(lag_probe=lambda: lag["value"]) as (server, client, peer):
+            server.on_invite = lambda call: call.reject(486)
+            lag["value"] = 2.0
+            leg = await client.invite(
+                f"sip:{DID}@{peer.host}:{peer.port}", from_uri="sip:caller@example.test"
+            )
+            final = await leg.final()
+            assert final.status == 503
+            assert final.headers.get("Retry-After") == "5"
+            ping = await client.request("OPTIONS", f"sip:zvans@{peer.host}:{peer.port}", peer=peer)
+            assert ping.status == 200  # keep-alives still answered
+            lag["value"] = 0.0
+            leg2 = await client.invite(
+                f"sip:{DID}@{peer.host}:{peer.port}", from_uri="sip:caller@example.test"
+            )
+            assert (await leg2.final()).status == 486
+
+    run(main)
+
+
+def test_request_to_dead_peer_times_out() -> None:
+    async def main() -> None:
+        async with stacks() as (server, client, peer):
+            await server.stop()
+            resp = await client.request("OPTIONS", f"sip:zvans@{peer.host}:{peer.port}", peer=peer)
+            assert resp.status == 408
+            assert client.layer.client == {}
+
+    run(main)
