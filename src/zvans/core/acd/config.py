@@ -37,7 +37,7 @@ class EngineConfig:
     """How long the engine waits for the result of a StartCallback before treating it failed."""
     callback_retry_s: float = 300.0
     max_callback_attempts: int = 3
-    aht_window: int = 500
+    aht_window: int = 2000
     """Handled calls remembered per queue to learn the average handle time."""
     abandon_window: int = 500
     """Queue departures remembered per queue to learn the abandonment rate."""
