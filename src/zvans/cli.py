@@ -23,10 +23,13 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 user_app = typer.Typer(help="Users: add, list, change password, delete.", no_args_is_help=True)
 org_app = typer.Typer(help="Organisations (tenants).", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks that print JSON.", no_args_is_help=True)
+sip_app = typer.Typer(help="SIP: phones registered with the running server.",
+                      no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(org_app, name="org")
 app.add_typer(bench_app, name="bench")
+app.add_typer(sip_app, name="sip")
 call_app = typer.Typer(help="Calls on a running server (simulated, for demos and tests).",
                        no_args_is_help=True)
 app.add_typer(call_app, name="call")
@@ -85,7 +88,9 @@ def serve(
 ) -> None:
     """Run Zvans: web, ACD and SIP in one process."""
     from zvans import server
+    from zvans.telephony import service as telephony
 
+    telephony.register()
     overrides: dict[str, Any] = {}
     if sip_port is not None:
         overrides["sip_port"] = sip_port
@@ -308,6 +313,54 @@ def bench_acd(
 
     print_json(acd.run(agents=agents, queues=queues, skills_per_agent=skills_per_agent,
                        seconds=seconds))
+
+
+@bench_app.command("sip")
+def bench_sip(
+    calls: Annotated[int, typer.Option(help="Concurrent bridged calls to hold", min=1,
+                                       max=5000)] = 400,
+    rate: Annotated[float, typer.Option(help="New calls per second", min=1, max=2000)] = 50,
+    hold: Annotated[float, typer.Option(help="Seconds each call talks", min=1,
+                                        max=3600)] = 20.0,
+    setup_calls: Annotated[int, typer.Option(help="Calls of the setup-rate phase (0: skip)",
+                                             min=0, max=100_000)] = 2000,
+    setup_rate: Annotated[float, typer.Option(help="Offered setups per second", min=1,
+                                              max=5000)] = 200,
+    cpu: Annotated[int, typer.Option(help="Core to pin the server to (-1: no pinning)",
+                                     min=-1)] = 0,
+) -> None:
+    """Drive sipp against `zvans serve` (one core): bridged recorded calls; prints JSON."""
+    from zvans.bench import sip as sip_bench
+
+    print_json(sip_bench.run(calls=calls, rate=rate, hold_s=hold, setup_calls=setup_calls,
+                             setup_rate=setup_rate, cpu=cpu))
+
+
+@sip_app.command("registrations")
+def sip_registrations(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """List the SIP phones registered with the running `zvans serve`."""
+    from zvans.telephony.service import read_registrations, registrations_path
+
+    settings = load_settings()
+    data = read_registrations(settings.data_dir)
+    if data is None:
+        raise ZvansError(f"no registration list at {registrations_path(settings.data_dir)}: "
+                         "is `zvans serve` running with this data_dir?", code="no-sip")
+    rows = data["registrations"]
+    if as_json:
+        print_json(data)
+        return
+    if not data["server_running"]:
+        typer.echo("warning: the server that wrote this list is not running", err=True)
+    if not rows:
+        typer.echo("No phones registered.")
+        return
+    typer.echo(f"{'user':<20} {'contact':<44} {'source':<26} {'expires':>7}  user agent")
+    for row in rows:
+        typer.echo(f"{row['user']:<20} {row['contact']:<44} {row['source']:<26} "
+                   f"{row['expires_in']:>6}s  {row['user_agent']}")
 
 
 def _guard(func: Callable[[], T]) -> T:
