@@ -105,7 +105,9 @@ def create_app(z: Zvans) -> FastAPI:
         from zvans.web.deps import LoginRequired
 
         if wants_json(request):
-            return JSONResponse(exc.as_dict(), status_code=exc.status)
+            body = exc.as_dict()
+            body["error"]["message"] = translate(request, exc.message)
+            return JSONResponse(body, status_code=exc.status)
         if isinstance(exc, LoginRequired):
             target = request.url.path
             if request.url.query:
@@ -145,6 +147,18 @@ def create_app(z: Zvans) -> FastAPI:
 
     app.state.route_modules = include_routes(app)
     return app
+
+
+def translate(request: Request, message: str) -> str:
+    """A user-facing message in the asking user's language (the msgid if not translated)."""
+    from zvans.web.deps import optional_user
+    from zvans.web.render import language_of
+
+    try:
+        language = language_of(request, optional_user(request))
+    except Exception:  # no session middleware on this path, or the database is down
+        return message
+    return i18n.gettext_for(language).gettext(message)
 
 
 def error_page(request: Request, status: int, message: str) -> Response:

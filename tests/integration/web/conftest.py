@@ -63,3 +63,19 @@ def web(zv: Zvans) -> Iterator[Web]:
     app = create_app(zv)
     with TestClient(app, base_url="http://127.0.0.1") as client:
         yield Web(zv, client)
+
+
+DEMO_PASSWORDS = {"admin": "admin-demo-1", "supervisor": "super-demo-1",
+                  "anna.berzina": "agent-demo-1", "martins.ozols": "agent-demo-1"}
+
+
+def signed_in(web: Web, username: str) -> tuple[TestClient, str]:
+    """A fresh client signed in as a demo user, and its CSRF token."""
+    client = web.client()
+    token = login(client, username, DEMO_PASSWORDS[username])
+    return client, token
+
+
+def ws_headers(client: TestClient) -> dict[str, str]:
+    """The session cookie for a WebSocket handshake (TestClient does not send the jar)."""
+    return {"cookie": f"zvans_session={client.cookies['zvans_session']}"}
