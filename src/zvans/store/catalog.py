@@ -308,3 +308,112 @@ def add_did(session: Session, org_id: int, number: str, *, queue_id: int | None 
     session.add(row)
     session.flush()
     return row
+
+
+# --- administration helpers (web admin pages) ----------------------------------------------
+
+def wrapup_code_in_use(session: Session, row: WrapupCode) -> bool:
+    """Whether any saved request is tagged with this code (then it can only be deactivated)."""
+    from zvans.store.models import request_wrapup
+
+    return session.scalar(
+        select(request_wrapup.c.request_id)
+        .where(request_wrapup.c.wrapup_code_id == row.id)
+        .limit(1)
+    ) is not None
+
+
+def delete_wrapup_code(session: Session, row: WrapupCode) -> str:
+    """Delete an unused code; a code that requests refer to is deactivated instead, so the
+    requests keep their topic. Returns ``"deleted"`` or ``"deactivated"``."""
+    if wrapup_code_in_use(session, row):
+        row.active = False
+        return "deactivated"
+    session.delete(row)
+    session.flush()
+    return "deleted"
+
+
+def get_pause_reason(session: Session, org_id: int, reason_id: int) -> PauseReason:
+    row = session.get(PauseReason, reason_id)
+    if row is None or row.org_id != org_id:
+        raise NotFound(f"No pause reason {reason_id}.", code="no-such-pause-reason")
+    return row
+
+
+def update_pause_reason(
+    session: Session, row: PauseReason, *, code: str | None = None,
+    names: Mapping[str, str] | None = None, position: int | None = None,
+    active: bool | None = None,
+) -> PauseReason:
+    new_code = validate.code(code) if code is not None else row.code
+    new_names = _names(names) if names is not None else row.names
+    new_pos = validate.int_range(position, "position", 0, 1_000_000) if position is not None \
+        else row.position
+    if new_code != row.code and session.scalar(
+        select(PauseReason.id).where(PauseReason.org_id == row.org_id,
+                                     PauseReason.code == new_code)
+    ):
+        raise Conflict(f"Pause reason {new_code!r} already exists.", code="duplicate-code",
+                       field="code")
+    row.code, row.names, row.position = new_code, new_names, new_pos
+    if active is not None:
+        row.active = active
+    return row
+
+
+def list_dids(session: Session, org_id: int) -> list[Did]:
+    return list(session.scalars(select(Did).where(Did.org_id == org_id).order_by(Did.number)))
+
+
+def set_queue_dids(session: Session, org_id: int, queue_id: int, numbers: list[str]) -> list[str]:
+    """Make ``numbers`` exactly the numbers that ring straight into the queue.
+
+    A number that belongs to another queue, an IVR or another organisation is refused
+    (field ``dids``); nothing changes then."""
+    get_queue(session, org_id, queue_id)
+    wanted: list[str] = []
+    for raw in numbers:
+        if not raw.strip():
+            continue
+        number = validate.phone(raw, "dids", required=True)
+        if number not in wanted:
+            wanted.append(number)
+    current = {d.number: d for d in session.scalars(
+        select(Did).where(Did.org_id == org_id, Did.queue_id == queue_id))}
+    for number in wanted:
+        if number in current:
+            continue
+        other = session.scalar(select(Did).where(Did.number == number))
+        if other is not None:
+            raise Conflict(f"Number {number} is already in use elsewhere.",
+                           code="duplicate-did", field="dids")
+    for number, row in current.items():
+        if number not in wanted:
+            session.delete(row)
+    session.flush()
+    for number in wanted:
+        if number not in current:
+            session.add(Did(org_id=org_id, number=number, queue_id=queue_id))
+    session.flush()
+    return wanted
+
+
+def set_skill_matrix(
+    session: Session, org_id: int, matrix: Mapping[int, Mapping[int, int | None]]
+) -> list[tuple[int, int, int | None, int | None]]:
+    """Apply ``{user_id: {queue_id: level or None}}``; returns the changed cells as
+    ``(user_id, queue_id, old, new)``. Cells not mentioned are left alone."""
+    before = skills_of(session, org_id)
+    changes: list[tuple[int, int, int | None, int | None]] = []
+    for user_id, row in matrix.items():
+        for queue_id, level in row.items():
+            old = before.get(user_id, {}).get(queue_id)
+            if level is not None:
+                level = validate.int_range(level, f"skill_{user_id}_{queue_id}", 1, 99)
+            if old == level:
+                continue
+            set_skill(session, org_id, user_id, queue_id, level)
+            changes.append((user_id, queue_id, old, level))
+    session.flush()
+    return changes

@@ -126,3 +126,35 @@ def update_user(session: Session, user: User, **fields: str) -> User:
 def delete_user(session: Session, user: User) -> None:
     """Soft delete: statistics and requests keep pointing at the user; the name stays taken."""
     user.deleted_at = utcnow()
+
+
+def set_ring_target(
+    session: Session, user: User, *, extension: str | None = None,
+    ring_target: str | None = None,
+) -> None:
+    """Where the user's calls ring (seed 001: a short extension, or a mobile in an emergency).
+
+    ``ring_target`` is empty (the registered SIP phone), a phone number or a ``sip:`` URI."""
+    import re
+
+    ext = validate.phone(extension, "extension") if extension is not None else None
+    target = None
+    if ring_target is not None:
+        value = ring_target.strip()
+        if value.startswith("sip:"):
+            if not re.fullmatch(r"sip:[A-Za-z0-9_.+\-]+@[A-Za-z0-9.\-]+(:\d{1,5})?", value):
+                raise InvalidInput("ring_target", "SIP address must look like sip:user@host.")
+            target = value
+        else:
+            target = validate.phone(value, "ring_target")
+    profile = user.agent
+    if profile is None:
+        if not (ext or target):
+            return
+        profile = AgentProfile(org_id=user.org_id, user_id=user.id)
+        session.add(profile)
+        user.agent = profile
+    if ext is not None:
+        profile.extension = ext
+    if target is not None:
+        profile.ring_target = target
