@@ -124,3 +124,10 @@ def tone_purity(samples: np.ndarray, freq: float) -> float:
     freqs = np.fft.rfftfreq(len(x), 1 / 8000)
     band = (freqs > freq - 20) & (freqs < freq + 20)
     return float(spectrum[band].sum() / max(spectrum.sum(), 1e-9))
+
+
+def voiced(channel: np.ndarray) -> np.ndarray:
+    """From the first to the last loud sample (silence before the first packet trimmed)."""
+    loud = np.nonzero(np.abs(channel) > 100)[0]
+    assert len(loud), "the channel is silent"
+    return channel[loud[0]:loud[-1] + 1]

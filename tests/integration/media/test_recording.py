@@ -20,6 +20,7 @@ from tests.integration.media.support import (
     dominant_frequency,
     offered_leg,
     tone_purity,
+    voiced,
 )
 from tests.integration.media.test_relay import run
 from zvans.telephony.media.session import MediaEngine
@@ -31,13 +32,6 @@ def read_stereo(path: Path) -> np.ndarray:
     with wave.open(str(path), "rb") as w:
         assert (w.getnchannels(), w.getframerate(), w.getsampwidth()) == (2, 8000, 2)
         return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, 2)
-
-
-def voiced(channel: np.ndarray) -> np.ndarray:
-    """From the first to the last loud sample (silence before the first packet trimmed)."""
-    loud = np.nonzero(np.abs(channel) > 100)[0]
-    assert len(loud), "the channel is silent"
-    return channel[loud[0]:loud[-1] + 1]
 
 
 def test_bridged_call_records_caller_left_agent_right(tmp_path: Path) -> None:

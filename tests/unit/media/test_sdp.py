@@ -31,6 +31,7 @@ def test_answer_keeps_offered_telephone_event_pt_and_ptime() -> None:
     text, neg = sdp.answer(OFFER, local())
     assert neg.telephone_event_pt == 96
     assert "a=rtpmap:96 telephone-event/8000" in text
+    assert "a=fmtp:96 0-15" in text  # the events the offerer named
     assert "101" not in text
     assert neg.ptime == 30 and "a=ptime:30" in text
     assert (neg.remote_address, neg.remote_port) == ("198.51.100.7", 49170)

@@ -249,7 +249,7 @@ def _render(
 
 def _audio_lines(
     port: int, codec_pts: list[tuple[int, str]], te_pt: int | None, ptime: int,
-    direction: Direction,
+    direction: Direction, te_events: str = "0-16",
 ) -> list[str]:
     formats = [str(pt) for pt, _ in codec_pts] + ([str(te_pt)] if te_pt is not None else [])
     lines = [f"m=audio {port} RTP/AVP {' '.join(formats)}"]
@@ -257,7 +257,7 @@ def _audio_lines(
         lines.append(f"a=rtpmap:{pt} {name}/8000")
     if te_pt is not None:
         lines.append(f"a=rtpmap:{te_pt} telephone-event/8000")
-        lines.append(f"a=fmtp:{te_pt} 0-16")
+        lines.append(f"a=fmtp:{te_pt} {te_events}")
     lines.append(f"a=ptime:{ptime}")
     lines.append(f"a={direction}")
     return lines
@@ -288,7 +288,8 @@ def answer(offer: str | bytes | SessionDescription, local: LocalMedia) -> tuple[
     body: list[str] = []
     for i, other in enumerate(sdp.media):
         if i == index:
-            body += _audio_lines(local.port, [chosen], te_pt, ptime, direction)
+            events = media.fmtp.get(te_pt, "0-15") if te_pt is not None else ""
+            body += _audio_lines(local.port, [chosen], te_pt, ptime, direction, events or "0-15")
         else:
             fmt = other.formats[0] if other.formats else "0"
             body.append(f"m={other.media} 0 {other.proto} {fmt}")
