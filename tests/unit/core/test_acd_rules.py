@@ -446,6 +446,7 @@ class TestCallback:
         b, _ = h.call(1)
         h.advance(1)
         c, _ = h.call(1)
+        h.advance(10)  # asking later must not move the caller back
         out = h.engine.callback_requested(b, "+37129999999")
         assert events(out, E.CALLBACK_REQUESTED) and not events(out, E.ABANDONED)
         assert [(w.call_id, w.position) for w in h.engine.waiting(1)] == [(a, 1), (b, 2), (c, 3)]

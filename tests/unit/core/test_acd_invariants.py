@@ -1,0 +1,147 @@
+"""Random command sequences against the engine, checking its invariants after every step:
+no call is lost, no free agent idles while a call it may take waits, ringing is one-to-one,
+counters match a recount, and a refused command changes nothing."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from tests.unit.core.helpers import Harness, state_of
+from zvans.core.acd import EngineConfig, Strategy
+from zvans.core.acd.engine import Engine
+from zvans.core.acd.states import Activity, Availability, CallState
+from zvans.core.errors import CoreError
+
+
+def check_invariants(e: Engine) -> None:
+    agents = e._agents
+    calls = e._calls
+    listed: set[int] = set()
+    for q in e._queues.values():
+        assert q.waiting == sorted(q.waiting)
+        for _, _, cid in q.waiting:
+            c = calls[cid]
+            assert c.queue_id == q.id and c.in_list
+            assert c.state in (CallState.QUEUED, CallState.CALLBACK_WAITING)
+            listed.add(cid)
+        members = [a for a in agents.values() if q.id in a.queues]
+        assert q.logged_in == len(members)
+        assert q.ready == sum(1 for a in members if a.availability is Availability.READY)
+        for lvl, live in q.pool_live.items():
+            assert live == sum(1 for a in members if a.in_pool and a.queues[q.id] == lvl)
+        assert q.reserved == sum(
+            1 for c in calls.values() if c.queue_id == q.id and c.reserved_for is not None
+        )
+    for cid, c in calls.items():
+        if c.state is CallState.QUEUED:
+            # a waiting call is in its queue's line or reserved for a sticky agent: never lost
+            assert (cid in listed) != (c.reserved_for is not None), cid
+        if c.state in (CallState.RINGING, CallState.CALLBACK_DIALING, CallState.CONNECTED):
+            a = agents[c.agent_id]  # type: ignore[index]
+            assert a.call_id == cid
+            want = Activity.ON_CALL if c.state is CallState.CONNECTED else Activity.RINGING
+            assert a.activity is want
+    for a in agents.values():
+        assert a.in_pool == (
+            a.availability is Availability.READY
+            and a.activity is Activity.IDLE
+            and not a.desktop_expired
+        ), a.id
+        if a.activity in (Activity.RINGING, Activity.ON_CALL):
+            assert a.call_id is not None and calls[a.call_id].agent_id == a.id
+        if a.availability is Availability.LOGGED_OUT:
+            assert not a.queues and a.activity is Activity.IDLE
+        if a.in_pool:
+            # nobody free while a call they may take waits in line
+            for qid in a.queues:
+                assert not e._queues[qid].waiting, (a.id, qid)
+            assert not a.reserved
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_commands_keep_invariants(seed: int) -> None:
+    rng = random.Random(seed)
+    h = Harness(EngineConfig(max_ring_misses=2, desktop_lost_limit_s=50, callback_timeout_s=40))
+    strategies = list(Strategy)
+    for qid in (1, 2, 3):
+        h.queue(
+            qid,
+            strategy=rng.choice(strategies),
+            ring_timeout_s=rng.choice([5, 15]),
+            wrapup_s=rng.choice([0, 10]),
+            wrapup_until_card=rng.random() < 0.2,
+            max_wait_s=rng.choice([None, 60, 200]),
+            max_length=rng.choice([None, 3]),
+            overflow_target=rng.choice([None, "voicemail", f"queue:{qid % 3 + 1}"]),
+            no_agents_action=rng.choice(["wait", "overflow", "voicemail"]),
+            sticky_wait_s=rng.choice([0, 20]),
+        )
+    agents = list(range(1, 7))
+    for a in agents:
+        k = rng.randint(1, 3)
+        h.engine.set_agent_skills(a, {q: rng.randint(1, 2) for q in rng.sample([1, 2, 3], k)})
+    callers = [f"+3712000000{i}" for i in range(5)]
+    next_call = 0
+    e = h.engine
+    for _step in range(250):
+        op = rng.randrange(17)
+        known = e.call_ids()
+        wanted = {
+            5: CallState.RINGING,
+            6: CallState.RINGING,
+            8: CallState.CONNECTED,
+            11: CallState.CALLBACK_DIALING,
+        }.get(op)
+        fitting = [c for c in known if e.call_snapshot(c).state is wanted]
+        cid = rng.choice(fitting if fitting and rng.random() < 0.8 else known or [999])
+        a = rng.choice(agents)
+        snap_call = e.call_snapshot(cid) if cid in known else None
+        before = state_of(e)
+        try:
+            if op == 0:
+                next_call += 1
+                e.call_arrived(
+                    next_call, rng.randint(1, 3), rng.choice(callers), rng.choice([0, 0, 30])
+                )
+            elif op == 1:
+                e.agent_login(a)
+            elif op == 2:
+                e.agent_logout(a)
+            elif op == 3:
+                e.agent_ready(a)
+            elif op == 4:
+                e.agent_pause(a, "x")
+            elif op == 5:
+                target = snap_call.agent_id if snap_call and snap_call.agent_id else a
+                e.offer_answered(target, cid)
+            elif op == 6:
+                target = snap_call.agent_id if snap_call and snap_call.agent_id else a
+                e.offer_rejected(target, cid)
+            elif op == 7:
+                e.caller_abandoned(cid)
+            elif op == 8:
+                e.call_ended(cid)
+            elif op == 9:
+                e.wrapup_done(a)
+            elif op == 10:
+                e.callback_requested(cid, "+37129999999")
+            elif op == 11:
+                e.callback_answered(cid)
+            elif op == 12:
+                e.callback_failed(cid)
+            elif op == 13:
+                e.desktop_connected(a)
+            elif op == 14:
+                e.desktop_lost(a)
+            elif op == 15:
+                e.voicemail_left(cid)
+            else:
+                h.advance(rng.choice([1, 5, 20, 60]))
+        except CoreError:
+            assert state_of(e) == before
+        check_invariants(e)
+        if rng.random() < 0.3:
+            h.advance(rng.choice([1, 3, 10]))
+            check_invariants(e)
