@@ -11,6 +11,10 @@ The figures cover the generator's whole sending time (warm-up included); if
 
 Loss is counted end to end: each payload carries (stream, packet number), and a packet is
 lost when it was sent after the warm-up second and never came back out of the other leg.
+``--moh N`` adds N legs playing the default music on hold (queued callers) to a socket that is
+never read; its overflow then shows up in ``udp_rcvbuf_errors``, which is only meaningful for
+the relay without ``--moh``.
+
 Run: ``python -m zvans.telephony.media.bench --calls 400 --seconds 10`` (prints JSON).
 """
 
@@ -33,6 +37,7 @@ from typing import Any
 import psutil
 
 from . import sdp
+from .audio import default_moh
 from .session import MediaEngine
 
 RATE = 50  # packets per second per leg
@@ -56,6 +61,9 @@ def _generator(host: str, ports: list[int], seconds: float, cpu: int | None,
         sock.setsockopt(socket.SOL_SOCKET, opt, 4 * 1024 * 1024)
     sock.bind((host, 0))
     sock.setblocking(False)
+    # music on hold lands here and is never read: the kernel drops what overflows
+    moh_sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    moh_sink.bind((host, 0))
     streams = len(ports)
     warm_packets = int(WARMUP * RATE)
     total_packets = warm_packets + int(seconds * RATE)
@@ -67,7 +75,7 @@ def _generator(host: str, ports: list[int], seconds: float, cpu: int | None,
     groups = 10
     per_group = (streams + groups - 1) // groups
     dests = [(host, p) for p in ports]
-    conn.send("started")
+    conn.send(moh_sink.getsockname()[1])
     start = time.perf_counter()
     send_errors = 0
 
@@ -118,6 +126,7 @@ def _generator(host: str, ports: list[int], seconds: float, cpu: int | None,
         "send_seconds": round(time.perf_counter() - start - 0.5, 2),
     })
     sock.close()
+    moh_sink.close()
 
 
 def _udp_rcvbuf_errors() -> int:
@@ -139,8 +148,10 @@ async def _lag_monitor(samples: list[float], stop: asyncio.Event) -> None:
 
 
 async def _bench(calls: int, seconds: float, record: bool, rewrite: bool, host: str,
-                 port_start: int, relay_cpu: int | None, gen_cpu: int | None) -> dict[str, Any]:
-    engine = MediaEngine(host, port_start=port_start, port_end=port_start + 4 * calls + 200)
+                 port_start: int, relay_cpu: int | None, gen_cpu: int | None,
+                 moh: int) -> dict[str, Any]:
+    engine = MediaEngine(host, port_start=port_start,
+                         port_end=port_start + 4 * (calls + moh) + 200)
     tmp = tempfile.TemporaryDirectory(prefix="zvans-bench-media-")
     legs = []
     recorders = []
@@ -169,17 +180,28 @@ async def _bench(calls: int, seconds: float, record: bool, rewrite: bool, host: 
     stop = asyncio.Event()
     me = psutil.Process()
     proc.start()
-    await loop.run_in_executor(None, parent.recv)  # "started"
+    sink_port = await loop.run_in_executor(None, parent.recv)  # started
+    moh_legs = []
+    if moh:
+        music = default_moh()
+        sink_offer = sdp.offer(sdp.LocalMedia(host, sink_port, ("PCMA",), 101))
+        for _ in range(moh):
+            leg = await engine.allocate_leg()
+            engine.answer(leg, sink_offer)
+            engine.play(leg, music, loop=True)
+            moh_legs.append(leg)
     # measured over the generator's whole sending time, warm-up second included
     monitor = loop.create_task(_lag_monitor(lag, stop))
     cpu0 = me.cpu_times()
     t0 = time.perf_counter()
     tx0 = sum(leg.tx_packets for leg in legs)
+    moh0 = sum(leg.tx_packets for leg in moh_legs)
     rcvbuf0 = _udp_rcvbuf_errors()
     await loop.run_in_executor(None, parent.recv)  # "sent"
     t1 = time.perf_counter()
     cpu1 = me.cpu_times()
     tx1 = sum(leg.tx_packets for leg in legs)
+    moh1 = sum(leg.tx_packets for leg in moh_legs)
     rcvbuf1 = _udp_rcvbuf_errors()
     gen = await loop.run_in_executor(None, parent.recv)
     stop.set()
@@ -202,6 +224,8 @@ async def _bench(calls: int, seconds: float, record: bool, rewrite: bool, host: 
         "event_loop": type(loop).__module__.split(".")[0],
         "relayed_packets_per_s": round((tx1 - tx0) / wall),
         "offered_packets_per_s": calls * 2 * RATE,
+        "moh_legs": moh,
+        "moh_packets_per_s": round((moh1 - moh0) / wall),
         "sent_after_warmup": gen["sent"],
         "returned": gen["received"],
         "lost": lost,
@@ -227,7 +251,7 @@ async def _bench(calls: int, seconds: float, record: bool, rewrite: bool, host: 
 
 def run(calls: int = 400, seconds: float = 10.0, record: bool = True, rewrite: bool = False,
         host: str = "127.0.0.1", port_start: int = 30000, use_uvloop: bool = True,
-        pin: bool = True) -> dict[str, Any]:
+        pin: bool = True, moh: int = 0) -> dict[str, Any]:
     """Run the benchmark; returns the figures (also printed by ``main``)."""
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     relay_cpu = cpus[0] if pin and len(cpus) >= 2 else None
@@ -235,7 +259,8 @@ def run(calls: int = 400, seconds: float = 10.0, record: bool = True, rewrite: b
     saved = set(cpus)
     _pin(relay_cpu)
     try:
-        coro = _bench(calls, seconds, record, rewrite, host, port_start, relay_cpu, gen_cpu)
+        coro = _bench(calls, seconds, record, rewrite, host, port_start, relay_cpu, gen_cpu,
+                      moh)
         if use_uvloop:
             try:
                 import uvloop
@@ -258,9 +283,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="rewrite SSRC/seq/timestamp of every relayed packet")
     parser.add_argument("--asyncio", action="store_true", help="plain asyncio, not uvloop")
     parser.add_argument("--port-start", type=int, default=30000)
+    parser.add_argument("--moh", type=int, default=0,
+                        help="also play music on hold to this many more legs (queued callers)")
     args = parser.parse_args(argv)
     result = run(args.calls, args.seconds, not args.no_record, args.rewrite,
-                 port_start=args.port_start, use_uvloop=not args.asyncio)
+                 port_start=args.port_start, use_uvloop=not args.asyncio, moh=args.moh)
     print(json.dumps(result, indent=2))
 
 
