@@ -269,3 +269,70 @@ def test_request_to_dead_peer_times_out() -> None:
             assert client.layer.client == {}
 
     run(main)
+
+
+class RawPeer(asyncio.DatagramProtocol):
+    """A hand-driven UAS on a real UDP socket, to play losses and forks exactly."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        self.queue.put_nowait(data)
+
+    async def expect(self, method: str) -> bytes:
+        for _ in range(50):
+            data = await asyncio.wait_for(self.queue.get(), 10)
+            if data.startswith(method.encode() + b" "):
+                return data
+        raise AssertionError(f"no {method}")
+
+
+def answer(invite: bytes, status: str, tag: str, port: int) -> bytes:
+    keep = []
+    for line in invite.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        name = line.split(b":", 1)[0].lower()
+        if name in (b"via", b"from", b"call-id", b"cseq"):
+            keep.append(line)
+        elif name == b"to":
+            keep.append(line + b";tag=" + tag.encode())
+    keep.append(b"Contact: <sip:uas@127.0.0.1:%d>" % port)
+    keep.append(b"Content-Length: 0")
+    return b"SIP/2.0 " + status.encode() + b"\r\n" + b"\r\n".join(keep) + b"\r\n\r\n"
+
+
+def test_retransmitted_2xx_is_acked_again_and_second_fork_is_hung_up() -> None:
+    async def main() -> None:
+        client = SipStack(StackConfig(udp_port=0, tcp_port=None, timers=FAST))
+        await client.start()
+        loop = asyncio.get_running_loop()
+        transport, uas = await loop.create_datagram_endpoint(RawPeer, local_addr=("127.0.0.1", 0))
+        port = transport.get_extra_info("sockname")[1]
+        target = ("127.0.0.1", client.port())
+        try:
+            leg = await client.invite(f"sip:uas@127.0.0.1:{port}", from_uri="sip:zvans@x.test")
+            invite = await uas.expect("INVITE")
+            ok = answer(invite, "200 OK", "fork1", port)
+            transport.sendto(ok, target)
+            assert (await leg.final()).status == 200
+            first_ack = await uas.expect("ACK")
+            transport.sendto(ok, target)  # our ACK "was lost": 2xx retransmitted
+            second_ack = await uas.expect("ACK")
+            assert first_ack == second_ack  # the very same ACK, re-sent
+            assert b"tag=fork1" in first_ack
+            # a second fork answers too: ACK it and hang it up
+            transport.sendto(answer(invite, "200 OK", "fork2", port), target)
+            ack2 = await uas.expect("ACK")
+            bye2 = await uas.expect("BYE")
+            assert b"tag=fork2" in ack2 and b"tag=fork2" in bye2
+            assert leg.dialog is not None and leg.dialog.remote_tag == "fork1"
+            assert client.stats["forks_refused"] == 1
+        finally:
+            transport.close()
+            await client.stop()
+
+    run(main)

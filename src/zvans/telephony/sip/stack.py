@@ -78,6 +78,8 @@ class StackConfig:
     burst: float = 200.0
     max_lag: float = 0.5
     retry_after: int = 5
+    #: an incoming INVITE the application leaves unanswered this long gets 480 (0: never)
+    invite_timeout: float = 600.0
 
 
 def _maybe_task(stack: SipStack, result: object) -> None:
@@ -137,8 +139,8 @@ class CallLeg:
         #: set when the dialog is confirmed: ACK received (incoming) or sent (outgoing)
         self.confirmed = asyncio.Event()
         self._pending_2xx: dict[int, _Reliable2xx] = {}
-        self._ack: bytes | None = None
-        self._ack_cseq = -1
+        #: ACKs we sent for 2xx to our INVITEs, by CSeq: re-sent on each 2xx retransmission
+        self._acks: dict[int, tuple[bytes, Peer] | None] = {}
 
     @property
     def call_id(self) -> str:
@@ -177,13 +179,10 @@ class CallLeg:
             hdrs.append(("Content-Type", content_type))
         req = self.dialog.create_request(method, body=body, headers=hdrs)
         peer = await self.stack.peer_for(self.dialog.next_hop(), self.dialog.transport)
-        response = await self.stack.send_request(req, peer)
+        on_2xx = self._on_any_2xx if method == "INVITE" else None
+        response = await self.stack.send_request(req, peer, on_2xx=on_2xx)
         if method == "INVITE" and 200 <= response.status < 300:
-            self.dialog.refresh_target(response)
-            self.remote_body = response.body or self.remote_body
             self.local_body = body or self.local_body
-            ack = self.dialog.create_request("ACK", cseq=req.cseq[0])
-            self.stack.send_stateless(ack, peer)
         elif response.status in (408, 481):
             self._end(f"{method.lower()}-{response.status}")
         return response
@@ -258,6 +257,37 @@ class CallLeg:
             self.confirmed.set()
         if request.body:
             self.remote_body = request.body
+
+    def _on_any_2xx(self, response: Response) -> None:
+        """A 2xx to one of our INVITEs (first or retransmitted): ACK it (§13.2.2.4)."""
+        number, _ = response.cseq
+        if number in self._acks:
+            sent = self._acks[number]
+            if sent is not None:
+                self.stack.transport.send(*sent)
+            return
+        dialog = self.dialog
+        if dialog is None:
+            return
+        dialog.refresh_target(response)
+        if response.body:
+            self.remote_body = response.body
+        ack = dialog.create_request("ACK", cseq=number)
+        if dialog.is_uac:  # same credentials as the INVITE (§22.1); never the caller's
+            for name in ("Authorization", "Proxy-Authorization"):
+                for value in self.request.headers.get_all(name):
+                    ack.headers.add(name, value)
+        self._acks[number] = None
+        self.stack.spawn(self._send_ack(ack, number))
+
+    async def _send_ack(self, ack: Request, number: int) -> None:
+        assert self.dialog is not None
+        peer = await self.stack.peer_for(self.dialog.next_hop(), self.dialog.transport)
+        self.stack._add_via(ack, peer, branch=None)
+        data = ack.to_bytes()
+        self._acks[number] = (data, peer)
+        self.stack.transport.send(data, peer)
+        self.confirmed.set()
 
     def _send_2xx(self, txn: ServerTransaction, response: Response) -> None:
         """§13.3.1.4: the TU retransmits its 2xx to INVITE until the ACK comes."""
@@ -424,6 +454,12 @@ class IncomingCall(CallLeg):
         else:
             await self.bye()
 
+    def _expire(self) -> None:
+        """Safety net: the application never gave a final answer."""
+        if not self.txn.final_sent and not self.is_ended:
+            log.warning("INVITE %s unanswered for too long: 480", self.call_id)
+            self.reject(480)
+
     def _on_cancel(self) -> None:
         if self.txn.final_sent:
             return
@@ -464,7 +500,6 @@ class OutgoingCall(CallLeg):
         self._final: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self._txn: ClientTransaction | None = None
         self._auth_tries = 0
-        self._ack_peer = peer
         self._cancel_wanted = False
         self._cancel_sent = False
 
@@ -510,46 +545,42 @@ class OutgoingCall(CallLeg):
 
     def _on_2xx(self, response: Response) -> None:
         number, _ = response.cseq
-        if self._ack_cseq == number:  # 2xx retransmission: repeat the ACK
-            if self._ack is not None:
-                self.stack.transport.send(self._ack, self._ack_peer)
-            return
         tag = response.to.tag or ""
+        if self.dialog is not None and self.dialog.state is DialogState.CONFIRMED:
+            if self.dialog.remote_tag != tag:
+                self._refuse_fork(response)
+            else:  # 2xx retransmission: repeat the ACK
+                self._on_any_2xx(response)
+            return
         if self.dialog is None or self.dialog.remote_tag != tag:
             if self.dialog is not None:
                 self.stack._dialogs.pop(self.dialog.id, None)
             self.dialog = Dialog.from_uac(self.request, response, self.peer.transport)
             self.stack._dialogs[self.dialog.id] = self
         else:
-            self.dialog.refresh_target(response)
-            for_routes = [NameAddr.parse(v) for v in response.headers.get_all("Record-Route")]
-            if for_routes:
-                for_routes.reverse()
-                self.dialog.route_set = for_routes
+            routes = [NameAddr.parse(v) for v in response.headers.get_all("Record-Route")]
+            if routes:
+                routes.reverse()
+                self.dialog.route_set = routes
         self.dialog.confirm()
-        self.remote_body = response.body
-        ack = self.dialog.create_request("ACK", cseq=number)
-        for name in ("Authorization", "Proxy-Authorization"):
-            for value in self.request.headers.get_all(name):
-                ack.headers.add(name, value)
-        self._ack_cseq = number
-        self.stack.spawn(self._send_ack(ack))
+        self._on_any_2xx(response)
         if not self._final.done():
             self._final.set_result(response)
         if self._cancel_wanted:
             self.stack.spawn(self.bye())  # the 200 crossed our CANCEL
 
-    async def _send_ack(self, ack: Request) -> None:
-        assert self.dialog is not None
-        self._ack_peer = await self.stack.peer_for(self.dialog.next_hop(), self.dialog.transport)
-        self.stack._add_via(ack, self._ack_peer, branch=None)
-        self._ack = ack.to_bytes()
-        self.stack.transport.send(self._ack, self._ack_peer)
-        self.confirmed.set()
+    def _refuse_fork(self, response: Response) -> None:
+        """A second 2xx from another fork: ACK it and hang it up at once (§13.2.2.4)."""
+        fork = Dialog.from_uac(self.request, response, self.peer.transport)
+        number, _ = response.cseq
 
-    def _on_stray_2xx(self, response: Response) -> None:
-        if self._ack is not None:
-            self.stack.transport.send(self._ack, self._ack_peer)
+        async def ack_and_bye() -> None:
+            peer = await self.stack.peer_for(fork.next_hop(), fork.transport)
+            self.stack.send_stateless(fork.create_request("ACK", cseq=number), peer)
+            await self.stack.send_request(fork.create_request("BYE"), peer)
+
+        self.stack.stats["forks_refused"] += 1
+        self.stack.spawn(ack_and_bye())
 
     def _retry_with_auth(self, response: Response) -> bool:
         if self.credentials is None or self._auth_tries >= 2:
@@ -587,6 +618,7 @@ class OutgoingCall(CallLeg):
 
     def _send_cancel(self) -> None:
         self._cancel_sent = True
+        self.stack.scheduler.call_later(self.stack.timers.timeout, self._cancel_expired)
         old = self.request
         req = Request(method="CANCEL", uri=old.uri)
         req.headers.add("Via", old.headers.get("Via") or "")
@@ -597,6 +629,14 @@ class OutgoingCall(CallLeg):
         for route in old.headers.get_all("Route"):
             req.headers.add("Route", route)
         self.stack.spawn(self.stack.send_request(req, self.peer, add_via=False))
+
+    def _cancel_expired(self) -> None:
+        """No final answer 64·T1 after our CANCEL: give the INVITE up (§9.1)."""
+        if not self._final.done():
+            self._final.set_result(self.stack.response(self.request, 408, "Cancel timeout"))
+            if self._txn is not None:
+                self._txn._terminate("cancel timeout")
+            self._end("cancelled")
 
     async def hangup(self) -> None:
         if self.is_ended:
@@ -761,7 +801,14 @@ class SipStack:
             self._add_via(request, peer, branch=None)
         self.transport.send(request.to_bytes(), peer)
 
-    async def send_request(self, request: Request, peer: Peer, *, add_via: bool = True) -> Response:
+    async def send_request(
+        self,
+        request: Request,
+        peer: Peer,
+        *,
+        add_via: bool = True,
+        on_2xx: Callable[[Response], None] | None = None,
+    ) -> Response:
         """Send through a client transaction; resolves with the final response.
 
         Provisional responses are skipped; a timeout resolves with a local 408.
@@ -771,6 +818,8 @@ class SipStack:
         future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
 
         def on_response(resp: Response) -> None:
+            if on_2xx is not None and 200 <= resp.status < 300:
+                on_2xx(resp)  # every copy: the first and each retransmission
             if resp.status >= 200 and not future.done():
                 future.set_result(resp)
 
@@ -917,8 +966,8 @@ class SipStack:
         except SipParseError:
             return
         leg = self._dialogs.get(did)
-        if isinstance(leg, OutgoingCall) and 200 <= response.status < 300:
-            leg._on_stray_2xx(response)
+        if leg is not None and 200 <= response.status < 300 and response.cseq[1] == "INVITE":
+            leg._on_any_2xx(response)
 
     def _on_request(self, request: Request, txn: ServerTransaction, peer: Peer) -> None:
         method = request.method
@@ -1072,13 +1121,15 @@ class SipStack:
             txn.respond(self.response(request, 400, "Missing Contact"))
             return
         allowed, user = await self._authorise_invite(request, txn, peer)
-        if not allowed:
+        if not allowed or txn.final_sent:  # refused, or CANCELled while we checked
             return
         if self.on_invite is None:
             txn.respond(self.response(request, 480))
             return
         call = IncomingCall(self, request, peer, txn, user)
         self._incoming[txn.key] = call
+        if self.config.invite_timeout:
+            self.scheduler.call_later(self.config.invite_timeout, call._expire)
         txn.on_timeout = lambda _txn: call._end("no-ack")
         self.stats["calls_in"] += 1
         try:
