@@ -139,3 +139,14 @@ def test_parse_auth_header_handles_quotes_and_commas() -> None:
         "qop": "auth",
         "nc": "00000001",
     }
+
+
+def test_offer_md5_only_but_accept_sha256() -> None:
+    server = DigestServer("zvans", algorithms=("SHA-256", "MD5"), offer=("MD5",))
+    values = server.challenges()
+    assert len(values) == 1 and "algorithm=MD5" in values[0]
+    nonce = Challenge.parse(values[0])
+    assert nonce is not None
+    sha = Challenge(nonce.realm, nonce.nonce, "SHA-256", ("auth",), None, False)
+    auth = build_authorization(sha, "REGISTER", "sip:zvans.test", "agent", password="pw")
+    assert verify(server, register(auth)) is AuthResult.OK

@@ -156,13 +156,19 @@ class DigestServer:
         secret: bytes | None = None,
         nonce_ttl: float = 300.0,
         algorithms: Iterable[str] = ("SHA-256", "MD5"),
+        offer: Iterable[str] | None = None,
         clock: Callable[[], float] = time.time,
         max_tracked_nonces: int = 10_000,
     ) -> None:
+        """``algorithms``: answers we accept; ``offer``: challenges we send (default: the
+        same), most preferred first.  Offering only MD5 while accepting both suits UAs
+        that read only the first challenge (sipp 3.6) or fail on an unknown algorithm
+        (baresip 1.0's libre), as Asterisk does by default."""
         self.realm = realm
         self.secret = secret or os.urandom(32)
         self.nonce_ttl = nonce_ttl
         self.algorithms = [normalise_algorithm(a) for a in algorithms]
+        self.offer = [normalise_algorithm(a) for a in offer] if offer else list(self.algorithms)
         self.clock = clock
         self._nc: OrderedDict[str, int] = OrderedDict()
         self._max_tracked = max_tracked_nonces
@@ -192,7 +198,7 @@ class DigestServer:
         """One challenge per algorithm, most preferred first (RFC 8760 §2.4)."""
         nonce = self.make_nonce()
         out = []
-        for algorithm in self.algorithms:
+        for algorithm in self.offer:
             value = (
                 f'Digest realm="{self.realm}", nonce="{nonce}", algorithm={algorithm}, qop="auth"'
             )

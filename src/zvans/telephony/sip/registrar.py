@@ -58,6 +58,8 @@ class Registrar:
         self.max_contacts = max_contacts
         self.clock = clock
         self._table: dict[str, dict[str, Binding]] = {}
+        #: called after every successful REGISTER (e.g. to persist the table for a CLI)
+        self.on_change: Callable[[], None] | None = None
 
     # --- location service ---
     def bindings(self, aor: str | None = None) -> list[Binding]:
@@ -110,7 +112,13 @@ class Registrar:
         if outcome.username != aor:
             log.warning("user %s tried to register %s from %s", outcome.username, aor, peer)
             return make_response(request, 403, "Username does not match To")
-        return self._apply(request, peer, aor)
+        response = self._apply(request, peer, aor)
+        if response.status == 200 and self.on_change is not None:
+            try:
+                self.on_change()
+            except Exception:
+                log.exception("registrar on_change hook failed")
+        return response
 
     def _apply(self, request: Request, peer: Peer, aor: str) -> Response:
         now = self.clock()

@@ -544,7 +544,6 @@ class OutgoingCall(CallLeg):
         self._end("cancelled" if self._cancel_sent else "rejected")
 
     def _on_2xx(self, response: Response) -> None:
-        number, _ = response.cseq
         tag = response.to.tag or ""
         if self.dialog is not None and self.dialog.state is DialogState.CONFIRMED:
             if self.dialog.remote_tag != tag:
