@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import wave
 from pathlib import Path
 
@@ -85,3 +86,53 @@ def test_close_is_idempotent_frees_everything_and_counters_add_up(tmp_path: Path
         agent.close()
 
     run(body)
+
+
+def test_disk_error_stops_only_the_recording(tmp_path: Path) -> None:
+    async def body(engine: MediaEngine) -> None:
+        caller, agent = await Phone.open(), await Phone.open()
+        a = await answered_leg(engine, caller)
+        b = await answered_leg(engine, agent)
+        recorder = engine.start_recording(tmp_path / "full.wav")
+        with pytest.raises(MediaError):
+            engine.bridge(a, b, engine.start_recording(tmp_path / "mono.wav", channels=1))
+        engine.bridge(a, b, recorder)
+        caller.send(a.port, b"\xd5" * 160)
+        await agent.wait_for(1)
+        full = os.open("/dev/full", os.O_WRONLY)  # every write: ENOSPC
+        os.close(recorder._fd)
+        recorder._fd = full
+        await asyncio.sleep(0.6)  # a flush happens
+        engine.flush_recordings([recorder])
+        assert engine.counters()["recording_errors"] == 1
+        assert recorder.closed and recorder not in engine.recorders
+        caller.send(a.port, b"\xd5" * 160)  # the call goes on
+        await agent.wait_for(2)
+        caller.close()
+        agent.close()
+
+    run(body)
+
+
+def test_a_failing_dtmf_callback_does_not_break_the_leg(caplog: pytest.LogCaptureFixture
+                                                        ) -> None:
+    async def body(engine: MediaEngine) -> None:
+        phone = await Phone.open()
+        leg = await answered_leg(engine, phone)
+        seen: list[str] = []
+
+        def callback(digit: dtmf.DtmfDigit) -> None:
+            seen.append(digit.digit)
+            if digit.digit == "1":
+                raise RuntimeError("bug in the IVR")
+
+        leg.on_dtmf = callback
+        for digit, ts in (("1", 100), ("2", 5000)):
+            for payload, marker in dtmf.event_payloads(digit, 60):
+                phone.send(leg.port, payload, pt=101, ts=ts, marker=marker)
+        await asyncio.sleep(0.1)
+        assert seen == ["1", "2"]
+        phone.close()
+
+    run(body)
+    assert "DTMF callback" in caplog.text

@@ -16,6 +16,7 @@ interval short.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import time
@@ -145,6 +146,15 @@ class Recorder:
             self.closed = True
             os.close(self._fd)
         return self.duration
+
+    def abort(self) -> None:
+        """Stop after a write error: drop buffered audio, keep the file as last flushed."""
+        if not self.closed:
+            self.closed = True
+            for c in self._ch:
+                c.buf.clear()
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
 
     @property
     def duration(self) -> float:

@@ -286,7 +286,6 @@ def connect(a: RtpEndpoint, b: RtpEndpoint, continuity: bool = True) -> None:
         else:
             dst._adapt = None
         src.peer = dst
-        dst.relay_tx = True
 
 
 def disconnect(a: RtpEndpoint) -> None:

@@ -57,7 +57,11 @@ class MediaLeg(relay.RtpEndpoint):
 
     def _digit(self, digit: DtmfDigit) -> None:
         if self.on_dtmf is not None:
-            self.on_dtmf(digit)
+            try:
+                self.on_dtmf(digit)
+            except Exception:
+                # raised into the datagram callback it would be logged for every packet
+                log.exception("DTMF callback of leg %s failed", self.id)
 
     def apply(self, negotiated: sdp.Negotiated) -> None:
         self.negotiated = negotiated
@@ -160,6 +164,8 @@ class MediaEngine:
         """Relay ``a`` ↔ ``b``; with a recorder, ``a`` is recorded left and ``b`` right."""
         if a is b or a.is_closed or b.is_closed:
             raise MediaError("cannot bridge a leg with itself or a closed leg", code="bad-bridge")
+        if recorder is not None and recorder.channels != 2:
+            raise MediaError("a bridged call is recorded in stereo", code="bad-bridge")
         for leg in (a, b):
             self._stop_playback(leg)
             if leg.peer is not None and leg.peer not in (a, b):
@@ -347,10 +353,12 @@ class MediaEngine:
             try:
                 recorder.flush()
             except OSError as exc:
-                # disk full or file gone: stop this recording, keep the call
+                # disk full or file gone: stop this recording (what is on disk stays a valid
+                # WAV up to the last good flush), keep the call
                 self.recording_errors += 1
                 log.error("recording %s failed: %s", recorder.path, exc)
                 self.recorders.discard(recorder)
+                recorder.abort()
 
     def counters(self) -> dict[str, Any]:
         totals = dict(self._closed_totals)
