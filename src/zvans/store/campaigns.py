@@ -331,7 +331,7 @@ def parse_csv(raw: bytes) -> tuple[list[_Row], ImportReport]:
             if not any(cell.strip() for cell in record):
                 continue
             if header is None:
-                header = [c.strip() for c in record]
+                header = [c.strip().lstrip("\ufeff").strip() for c in record]
                 while header and not header[-1]:  # "phone;name;" from spreadsheets
                     header.pop()
                 columns = _check_header(header, start)
@@ -592,7 +592,8 @@ def current_contact(session: Session, campaign: Campaign, user_id: int
 def claim_next(session: Session, campaign: Campaign, user_id: int) -> CampaignContact | None:
     """The contact the agent should call now: the one they already hold, else the next
     pending contact assigned to them, else the next unassigned one (which becomes theirs).
-    None when nothing is left. Commit soon: the claim is a row lock until then."""
+    Untried contacts come first, then by last change (a skipped or retried contact goes to
+    the end), then in file order. None when nothing is left."""
     if campaign.state != "active":
         raise Conflict("This campaign is not active.", code="campaign-not-active",
                        state=campaign.state)
@@ -606,7 +607,8 @@ def claim_next(session: Session, campaign: Campaign, user_id: int) -> CampaignCo
             .where(CampaignContact.campaign_id == campaign.id,
                    CampaignContact.state == "pending", mine_or_free)
             .order_by(case((CampaignContact.agent_id.is_(None), 1), else_=0),
-                      CampaignContact.attempts, CampaignContact.id)
+                      CampaignContact.attempts, CampaignContact.updated_at,
+                      CampaignContact.id)
             .limit(1))
         if candidate is None:
             return None
