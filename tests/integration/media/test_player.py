@@ -91,3 +91,19 @@ def test_play_wav_file_path(tmp_path: Path) -> None:
         phone.close()
 
     run(body)
+
+
+def test_negotiated_ptime_sets_the_frame_size() -> None:
+    async def body(engine: MediaEngine) -> None:
+        phone = await Phone.open()
+        leg = await engine.allocate_leg()
+        answer = engine.answer(leg, phone.offer().replace("a=ptime:20", "a=ptime:30"))
+        assert "a=ptime:30" in answer and leg.ptime == 30
+        await engine.play(leg, audio.AudioClip(audio.tone(300, 0.3))).wait()
+        await phone.wait_for(10)
+        got = phone.received
+        assert len(got) == 10 and {len(p.payload) for p in got} == {240}
+        assert [p.timestamp - got[0].timestamp for p in got] == [240 * i for i in range(10)]
+        phone.close()
+
+    run(body)
