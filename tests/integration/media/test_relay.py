@@ -100,11 +100,13 @@ def test_loss_and_malformed_are_counted_not_forwarded() -> None:
         assert caller.transport is not None
         caller.transport.sendto(b"\x00garbage", ("127.0.0.1", a.port))
         caller.transport.sendto(b"\x80", ("127.0.0.1", a.port))
+        # an RTCP receiver report multiplexed on the RTP port is counted, not relayed
+        caller.transport.sendto(bytes([0x81, 201, 0, 7]) + bytes(28), ("127.0.0.1", a.port))
         await agent.wait_for(5)
         await asyncio.sleep(0.05)
         assert len(agent.received) == 5
         assert a.rx_lost == 5
-        assert a.rx_malformed == 2
+        assert a.rx_malformed == 2 and a.rx_rtcp == 1
         caller.close()
         agent.close()
 

@@ -76,6 +76,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.rx_bytes = 0
         self.rx_malformed = 0
         self.rx_foreign = 0
+        self.rx_rtcp = 0
         self.tx_packets = 0
         self.tx_bytes = 0
         self.tx_dropped = 0  # relay had no address to send to, or the leg is on hold
@@ -102,12 +103,16 @@ class RtpEndpoint(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         self.rx_packets += 1
         self.rx_bytes += len(data)
-        if addr != self.remote and not self._learn(addr):
-            return
         if len(data) < 12 or data[0] & 0xC0 != 0x80:
             self.rx_malformed += 1
             return
+        if addr != self.remote and not self._learn(addr):
+            return
         _first, second, seq, ts, ssrc = _u(data)
+        pt = second & 0x7F
+        if 72 <= pt <= 76:  # RTCP multiplexed on the RTP port (RFC 5761): not relayed
+            self.rx_rtcp += 1
+            return
         # loss bookkeeping (RFC 3550 A.1, without probation)
         if ssrc == self._ssrc:
             delta = (seq - self._ext_seq) & 0xFFFF
@@ -116,7 +121,6 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             self._received += 1
         else:
             self._new_source(ssrc, seq)
-        pt = second & 0x7F
         if pt == self.te_pt and self.dtmf is not None:
             self.dtmf.feed(ssrc, ts, data[12:] if data[0] == 0x80 else _payload(data))
         peer = self.peer
@@ -183,6 +187,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         return {
             "rx_packets": self.rx_packets, "rx_bytes": self.rx_bytes, "rx_lost": self.rx_lost,
             "rx_malformed": self.rx_malformed, "rx_foreign": self.rx_foreign,
+            "rx_rtcp": self.rx_rtcp,
             "tx_packets": self.tx_packets, "tx_bytes": self.tx_bytes,
             "tx_dropped": self.tx_dropped,
         }
