@@ -31,6 +31,10 @@ async function call(event) {
                       "call-failed": status.dataset.callFailed };
       status.textContent = known[error.code] ?? error.message ?? response.statusText;
     }
+    const attempts = document.getElementById("contact-attempts");
+    if (attempts && status.dataset.interaction) {
+      attempts.textContent = String(Number(attempts.textContent || "0") + 1);
+    }
   } catch (err) {
     status.dataset.outcome = "network";
     status.className = "field-error";
