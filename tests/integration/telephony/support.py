@@ -8,6 +8,7 @@ at the event log. sipp and baresip are the Debian binaries, on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import shutil
 import signal
@@ -29,6 +30,7 @@ from zvans.runtime import ContactCenter, attach
 from zvans.store.models import Event, User
 from zvans.telephony.service import Telephony, start_telephony
 
+_blocks = itertools.count()
 SIPP_DIR = Path(__file__).resolve().parents[2] / "sipp"
 T = TypeVar("T")
 
@@ -167,6 +169,7 @@ class Baresip:
         home.mkdir(parents=True, exist_ok=True)
         self.port = free_udp_port()
         source = tone_wav(home / "source.wav")
+        rtp = free_port_block(64, start=50000 + 64 * next(_blocks) % 8000)
         mode = "auto" if auto_answer else "manual"
         (home / "accounts").write_text(
             f"<sip:{user}@{realm_host}:{server_port};transport=udp>;auth_pass={password};"
@@ -179,7 +182,7 @@ class Baresip:
             f"audio_source aufile,{source}",
             "audio_player aufile,/dev/null",
             "audio_alert aufile,/dev/null",
-            f"rtp_ports {free_port_block(64)}-{free_port_block(64) + 63}",
+            f"rtp_ports {rtp}-{rtp + 63}",
             "module_path /usr/lib/baresip/modules",
             "module g711.so",
             "module aufile.so",

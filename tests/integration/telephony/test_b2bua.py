@@ -1,0 +1,274 @@
+"""The B2BUA against real SIP peers: sipp callers, baresip agents registered with digest auth.
+
+The telephony service runs in-process on free ports over a migrated SQLite database with
+the demo data (IVR on +37160000000: 1 Latvian, 2 English, 3 Lithuanian).
+"""
+
+from __future__ import annotations
+
+import wave
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from tests.integration.telephony.support import (
+    Baresip,
+    Service,
+    Sipp,
+    event_types,
+    events,
+    have_peers,
+    user_id,
+    wait_until,
+)
+from zvans import demo
+from zvans.app import Zvans, build
+from zvans.config import Settings
+from zvans.store import migrate
+from zvans.store.models import Interaction, Organisation, Queue, UnansweredEntry
+from zvans.telephony.queue_media import Mode
+
+pytestmark = pytest.mark.skipif(not have_peers(), reason="sipp, baresip or espeak-ng missing")
+
+IVR = demo.IVR_DID
+PASSWORD = demo.AGENT_PASSWORD
+
+
+@pytest.fixture
+def demo_z(tmp_path: Path) -> Iterator[Zvans]:
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/zvans.db", data_dir=tmp_path / "var",
+                        secret_key="test", sip_port=0, rtp_port_min=32000, rtp_port_max=39999)
+    migrate.upgrade(settings.database_url)
+    z = build(settings)
+    with z.sessions.begin() as session:
+        demo.load_demo(session, settings.sip_domain)
+    yield z
+    z.close()
+
+
+@pytest.fixture
+def service(demo_z: Zvans) -> Iterator[Service]:
+    svc = Service(demo_z)
+    yield svc
+    svc.stop()
+
+
+def org_id(z: Zvans) -> int:
+    with z.sessions() as session:
+        oid = session.scalar(select(Organisation.id).where(Organisation.slug == demo.DEMO_ORG))
+        assert oid is not None
+        return oid
+
+
+def queue_row(z: Zvans, name: str) -> Queue:
+    with z.sessions() as session:
+        row = session.scalar(select(Queue).where(Queue.name == name))
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def interaction_ids(z: Zvans) -> list[int]:
+    with z.sessions() as session:
+        return list(session.scalars(select(Interaction.id).order_by(Interaction.id)))
+
+
+def first_interaction(z: Zvans) -> Interaction:
+    with z.sessions() as session:
+        row = session.scalars(select(Interaction).order_by(Interaction.id)).first()
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def first_event(z: Zvans, type_: str) -> int | None:
+    for e in events(z):
+        if e.type == type_:
+            return e.interaction_id
+    return None
+
+
+def agent(service: Service, tmp_path: Path, username: str, *, auto: bool = True) -> Baresip:
+    phone = Baresip(tmp_path / username, username, PASSWORD, service.port, auto_answer=auto)
+    try:
+        wait_until(lambda: service.registered(username), f"{username} to register", 20)
+    except AssertionError:
+        phone.stop()
+        raise AssertionError(phone.output()[-2000:]) from None
+    return phone
+
+
+def finished(service: Service, iid: int) -> dict[str, object]:
+    return wait_until(lambda: next((r for r in service.records()
+                                    if r["interaction_id"] == iid), None),
+                      f"call {iid} to end", 30)
+
+
+def test_ivr_queue_agent_bridged_and_recorded(service: Service, tmp_path: Path) -> None:
+    z = service.z
+    oid = org_id(z)
+    caller = Sipp("b2bua_caller.xml", IVR, service.port, tmp_path / "caller", pause_ms=11000)
+    anna = None
+    try:
+        # the caller pressed 1 (RFC 2833) and waits: no agent is logged in yet
+        iid = wait_until(lambda: first_event(z, "enqueued"), "the call to be queued", 30)
+        b2bua = service.telephony.b2bua
+
+        def announced() -> bool:
+            audio = b2bua.by_iid[iid].audio
+            return audio is not None and audio.announcements >= 1 and audio.mode is Mode.MUSIC
+
+        wait_until(announced, "the position announcement, then music again", 30)
+        anna = agent(service, tmp_path, "anna.berzina")
+        service.cc.agent_login(oid, user_id(z, "anna.berzina"))
+        assert caller.wait() == 0, caller.errors()
+        record = finished(service, iid)
+    finally:
+        caller.kill()
+        if anna is not None:
+            anna.stop()
+    assert event_types(z, iid) == ["ivr_entered", "ivr_choice", "arrived", "enqueued",
+                                   "offered", "answered", "completed"]
+    evs = {e.type: e for e in events(z, iid)}
+    assert evs["ivr_choice"].data["choice"] == "1"
+    assert evs["answered"].agent_id == user_id(z, "anna.berzina")
+    assert record["phase"] == "connected" and record["reason"] == "remote-bye"
+    # the caller heard the IVR, music and the announcement before the bridge
+    assert int(record["sent_before_bridge"]) > 100  # type: ignore[call-overload]
+    caller_leg = record["caller_leg"]
+    agent_leg = record["agent_leg"]
+    assert isinstance(caller_leg, dict) and isinstance(agent_leg, dict)
+    # everything sipp sent arrived (the 7 s capture and the digit's 10 packets), none lost
+    assert caller_leg["rx_packets"] == 236 + 10 and caller_leg["rx_lost"] == 0
+    # both directions flowed through the bridge
+    assert agent_leg["rx_packets"] > 50  # baresip's tone
+    assert caller_leg["tx_packets"] - int(record["sent_before_bridge"]) > 50  # type: ignore[call-overload]
+    assert agent_leg["tx_packets"] > 50  # sipp's audio relayed to baresip
+    # the recording: stereo, as long as the talk, caller left and agent right both audible
+    ref = first_interaction(z).recording_ref
+    assert ref is not None and ref.endswith(f"{iid}.wav")
+    path = Path(str(record["recording"]))
+    assert path.exists()
+    with wave.open(str(path), "rb") as w:
+        assert (w.getnchannels(), w.getframerate()) == (2, 8000)
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, 2)
+        duration = w.getnframes() / 8000
+    talk = float(evs["completed"].data["talk_s"])
+    assert abs(duration - talk) < 0.5, (duration, talk)
+    assert np.abs(pcm[:, 0]).max() > 1000 and np.abs(pcm[:, 1]).max() > 1000
+
+
+def test_ring_no_answer_moves_the_call_to_the_second_agent(service: Service,
+                                                           tmp_path: Path) -> None:
+    z = service.z
+    oid = org_id(z)
+    with z.sessions.begin() as session:
+        q = session.scalar(select(Queue).where(Queue.name == "Latvian"))
+        assert q is not None
+        q.ring_timeout_s = 3
+    service.cc.reload(oid)
+    liga = agent(service, tmp_path, "liga.kalnina", auto=False)  # rings, never answers
+    martins = agent(service, tmp_path, "martins.ozols")
+    caller = None
+    try:
+        service.cc.agent_login(oid, user_id(z, "liga.kalnina"))  # idle longest: rung first
+        service.cc.agent_login(oid, user_id(z, "martins.ozols"))
+        caller = Sipp("b2bua_caller.xml", IVR, service.port, tmp_path / "caller",
+                      pause_ms=5000)
+        assert caller.wait() == 0, caller.errors()
+        iid = interaction_ids(z)[0]
+        record = finished(service, iid)
+        liga_log = liga.output()
+    finally:
+        if caller is not None:
+            caller.kill()
+        liga.stop()
+        martins.stop()
+    evs = [(e.type, e.agent_id) for e in events(z, iid)
+           if e.type in ("offered", "ring_no_answer", "answered", "completed")]
+    liga_id, martins_id = user_id(z, "liga.kalnina"), user_id(z, "martins.ozols")
+    assert evs == [("offered", liga_id), ("ring_no_answer", liga_id), ("offered", martins_id),
+                   ("answered", martins_id), ("completed", martins_id)]
+    assert record["agent_id"] == martins_id and record["phase"] == "connected"
+    assert "Incoming call" in liga_log or "incoming call" in liga_log.lower()
+
+
+def test_caller_hangs_up_while_queued(service: Service, tmp_path: Path) -> None:
+    z = service.z
+    caller = Sipp("b2bua_caller.xml", IVR, service.port, tmp_path / "caller", pause_ms=500)
+    assert caller.wait() == 0, caller.errors()
+    iid = interaction_ids(z)[0]
+    record = finished(service, iid)
+    assert record["phase"] == "queued"
+    assert event_types(z, iid) == ["ivr_entered", "ivr_choice", "arrived", "enqueued",
+                                   "abandoned"]
+    with z.sessions() as session:
+        entries = list(session.scalars(select(UnansweredEntry)))
+    assert [(u.reason, u.caller, u.interaction_id) for u in entries] == [
+        ("abandoned", "+37129000001", iid)]
+
+
+def test_caller_hangs_up_in_the_ivr(service: Service, tmp_path: Path) -> None:
+    z = service.z
+    caller = Sipp("b2bua_caller_silent.xml", IVR, service.port, tmp_path / "caller",
+                  pause_ms=2000)
+    assert caller.wait() == 0, caller.errors()
+    iid = interaction_ids(z)[0]
+    assert finished(service, iid)["phase"] == "ivr"
+    assert event_types(z, iid) == ["ivr_entered", "ivr_abandoned"]
+    with z.sessions() as session:
+        entries = list(session.scalars(select(UnansweredEntry)))
+    assert [(u.reason, u.interaction_id) for u in entries] == [("ivr_not_finished", iid)]
+
+
+def test_sip_info_digit_and_an_edited_menu_apply_without_restart(service: Service,
+                                                                 tmp_path: Path) -> None:
+    z = service.z
+    from zvans.store.models import Ivr
+
+    english = queue_row(z, "English")
+    lithuanian = queue_row(z, "Lithuanian")
+    with z.sessions.begin() as session:  # the menu is edited while the server runs
+        ivr = session.scalar(select(Ivr))
+        assert ivr is not None
+        definition = dict(ivr.definition)
+        definition["options"] = {**definition["options"],
+                                 "2": {"queue_id": lithuanian.id, "topic": "moved"}}
+        ivr.definition = definition
+    caller = Sipp("b2bua_caller_info.xml", IVR, service.port, tmp_path / "caller",
+                  pause_ms=500)
+    assert caller.wait() == 0, caller.errors()
+    iid = interaction_ids(z)[0]
+    finished(service, iid)
+    evs = {e.type: e for e in events(z, iid)}
+    assert evs["ivr_choice"].data == {"choice": "2", "topic": "moved"}
+    assert evs["arrived"].queue_id == lithuanian.id != english.id
+
+
+def test_out_of_hours_caller_leaves_a_voice_message(service: Service, tmp_path: Path) -> None:
+    z = service.z
+    oid = org_id(z)
+    today = datetime.now(ZoneInfo("Europe/Riga")).date().isoformat()
+    with z.sessions.begin() as session:
+        q = session.scalar(select(Queue).where(Queue.name == "Lithuanian"))
+        assert q is not None
+        q.holidays = [today]  # closed all day today
+    service.cc.reload(oid)
+    caller = Sipp("b2bua_caller.xml", "+37160000102", service.port, tmp_path / "caller",
+                  pause_ms=6000)
+    assert caller.wait() == 0, caller.errors()
+    iid = interaction_ids(z)[0]
+    record = finished(service, iid)
+    assert record["phase"] == "voicemail"
+    assert event_types(z, iid) == ["arrived", "out_of_hours", "voicemail_left"]
+    ref = first_interaction(z).recording_ref
+    assert ref is not None and ref.startswith("voicemail/")
+    path = z.settings.data_dir / ref
+    with wave.open(str(path), "rb") as w:
+        assert (w.getnchannels(), w.getframerate()) == (1, 8000)
+        assert w.getnframes() > 8000  # the caller spoke after the greeting and the tone
