@@ -363,6 +363,99 @@ def sip_registrations(
                    f"{row['expires_in']:>6}s  {row['user_agent']}")
 
 
+# --- reports ---------------------------------------------------------------------------------
+
+REPORT_FORMATS = ("table", "csv", "xlsx", "json")
+
+
+@app.command("report")
+def report_cmd(
+    name: Annotated[str, typer.Argument(
+        help="agents, queues, unanswered, outgoing, topics, absence, quality, yearly, kpis "
+             "or live")],
+    date_from: Annotated[str | None, typer.Option(
+        "--from", help="First day, YYYY-MM-DD (default: today)")] = None,
+    date_to: Annotated[str | None, typer.Option(
+        "--to", help="Last day, YYYY-MM-DD (default: the first day)")] = None,
+    queue: Annotated[list[str] | None, typer.Option(
+        "--queue", help="Queue name or id (repeatable)")] = None,
+    agent: Annotated[list[str] | None, typer.Option(
+        "--agent", help="Agent user name or id (repeatable)")] = None,
+    group: Annotated[str, typer.Option(help="total, day or hour")] = "total",
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, xlsx or json")] = "table",
+    output: Annotated[str | None, typer.Option(
+        "--output", help="Write to this file instead of the terminal")] = None,
+    org: OrgOpt = None,
+) -> None:
+    """Print or export a report computed from the event log."""
+    from zvans import reports
+    from zvans.reports import cli_support
+
+    if fmt not in REPORT_FORMATS:
+        raise ZvansError(f"--format must be one of {', '.join(REPORT_FORMATS)}",
+                         code="bad-format")
+    if fmt == "xlsx" and not output:
+        raise ZvansError("--format xlsx writes a file: add --output FILE.xlsx",
+                         code="output-required")
+    z = _zvans()
+    try:
+        _require_schema(z)
+        with z.sessions() as session:
+            org_id = _org_id(session, org)
+            params = cli_support.params(session, org_id, date_from, date_to, queue or [],
+                                        agent or [], group)
+            report = reports.run_report(session, org_id, name, params)
+    finally:
+        z.close()
+    cli_support.emit(report, fmt, output)
+
+
+@app.command("report-rollup")
+def report_rollup(
+    rebuild: Annotated[bool, typer.Option(help="Drop the rollups and build them again")] = False,
+    org: OrgOpt = None,
+) -> None:
+    """Bring the per-hour report rollups up to date (idempotent; run it from cron)."""
+    from zvans import reports
+
+    z = _zvans()
+    try:
+        _require_schema(z)
+        if org or rebuild:
+            with z.sessions() as session:
+                org_id = _org_id(session, org)
+            results = [reports.rebuild(z.sessions, org_id) if rebuild
+                       else reports.catch_up(z.sessions, org_id)]
+        else:
+            results = reports.catch_up_all(z.sessions)
+    finally:
+        z.close()
+    print_json([{"org_id": r.org_id, "hours": r.hours,
+                 "done_until": r.done_until.isoformat() if r.done_until else None}
+                for r in results])
+
+
+@bench_app.command("reports")
+def bench_reports(
+    events: Annotated[int, typer.Option(min=1000, max=100_000_000)] = 10_000_000,
+    calls_per_day: Annotated[int, typer.Option(min=10, max=1_000_000)] = 30_000,
+    engines: Annotated[str, typer.Option(help="sqlite,postgresql or one of them")] = (
+        "sqlite,postgresql"),
+    runs: Annotated[int, typer.Option(min=1, max=100)] = 5,
+    seed: Annotated[int, typer.Option()] = 1,
+) -> None:
+    """Generate an event log, build rollups, time every report; prints JSON."""
+    from zvans.bench import reports as bench
+
+    chosen = tuple(e.strip() for e in engines.split(",") if e.strip())
+    bad = [e for e in chosen if e not in ("sqlite", "postgresql")]
+    if bad or not chosen:
+        raise ZvansError("--engines takes sqlite, postgresql or both, comma-separated",
+                         code="bad-engines")
+    print_json(bench.run(events=events, calls_per_day=calls_per_day, engines=chosen,
+                         runs=runs, seed=seed))
+
+
 def _guard(func: Callable[[], T]) -> T:
     try:
         return func()
