@@ -12,8 +12,10 @@ behaviour), whatever the Via says: phones behind NAT then work without configura
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
@@ -23,6 +25,8 @@ from .message import MAX_HEADER_BYTES, MAX_MESSAGE_BYTES, Request, Response, par
 from .uri import Via
 
 log = logging.getLogger(__name__)
+
+UDP_BUFFER_BYTES = 4 * 1024 * 1024  # capped by net.core.rmem_max / wmem_max
 
 _CONTENT_LENGTH_RE = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\S*)", re.I | re.M)
 
@@ -215,6 +219,11 @@ class TransportManager:
             lambda: _UdpProtocol(self.dispatcher), local_addr=(host, port)
         )
         self.udp = protocol
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # bursts of INVITEs must not overflow the kernel's default buffer
+            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER_BYTES)
         bound = transport.get_extra_info("sockname")
         self.addresses["UDP"] = (str(bound[0]), int(bound[1]))
         return self.addresses["UDP"]
