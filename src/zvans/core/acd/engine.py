@@ -19,6 +19,7 @@ import datetime as dt
 import heapq
 import math
 from bisect import bisect_left, insort
+from collections import OrderedDict
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -52,6 +53,7 @@ PoolEntry = tuple[float, float, int, int]  # (k1, k2, agent_id, pool token)
 # timer kinds
 _RING, _WRAPUP, _MAXWAIT, _STICKY, _DESKTOP, _CB_ACTIVATE, _ANNOUNCE, _CB_TIMEOUT = range(8)
 _MAX_OVERFLOW_HOPS = 8
+_LONGEST_IDLE = Strategy.LONGEST_IDLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +126,7 @@ class _Agent:
         "id",
         "idle_since",
         "in_pool",
+        "memb",
         "misses",
         "pause_reason",
         "pending_logout",
@@ -146,6 +149,7 @@ class _Agent:
         self.skills = dict(skills)
         self.queues: dict[int, int] = {}
         self.by_level: list[tuple[int, list[_Queue]]] = []
+        self.memb: list[tuple[_Queue, int]] = []
         self.availability = Availability.LOGGED_OUT
         self.activity = Activity.IDLE
         self.pause_reason: str | None = None
@@ -178,6 +182,7 @@ class _Queue:
         "aht",
         "callbacks",
         "cfg",
+        "fifo",
         "id",
         "levels",
         "logged_in",
@@ -185,14 +190,17 @@ class _Queue:
         "pools",
         "ready",
         "reserved",
+        "strategy",
         "waiting",
     )
 
     def __init__(self, cfg: QueueConfig, config: EngineConfig) -> None:
         self.id = cfg.id
         self.cfg = cfg
+        self.strategy = cfg.strategy
         self.waiting: list[Entry] = []
         self.pools: dict[int, list[PoolEntry]] = {}
+        self.fifo: dict[int, OrderedDict[int, None]] = {}
         self.pool_live: dict[int, int] = {}
         self.levels: list[int] = []
         self.logged_in = 0
@@ -264,7 +272,7 @@ class Engine:
         self._timers: list[tuple[float, int, int, int, int]] = []
         self._seq = 0
         self._rr_seq = 0
-        self._sticky: dict[str, tuple[int, float]] = {}
+        self._sticky: OrderedDict[str, tuple[int, float]] = OrderedDict()
         self._tz = ZoneInfo(self.config.timezone)
         self._day = -1
         self._day_start = math.inf
@@ -301,6 +309,21 @@ class Engine:
             a.day = day
             a.calls_today = 0
             a.talk_today = 0.0
+
+    def _remember(self, caller: str, agent_id: int, now: float) -> None:
+        """Last agent per caller for sticky routing; forgets callers older than sticky_days
+        (oldest first, O(1) amortised), so memory stays bounded."""
+        if not caller:
+            return
+        sticky = self._sticky
+        sticky[caller] = (agent_id, now)
+        sticky.move_to_end(caller)
+        horizon = now - self.config.sticky_days * 86400.0
+        while sticky:
+            oldest = next(iter(sticky.values()))
+            if oldest[1] >= horizon:
+                break
+            sticky.popitem(last=False)
 
     def _agent(self, agent_id: int) -> _Agent:
         a = self._agents.get(agent_id)
@@ -355,22 +378,35 @@ class Engine:
             return (a.talk_today, a.idle_since)
         return (0.0, 0.0)  # linear: fixed order by agent id
 
+    def _new_level(self, q: _Queue, lvl: int) -> None:
+        q.pools[lvl] = []
+        q.fifo[lvl] = OrderedDict()
+        q.pool_live[lvl] = 0
+        q.levels = sorted(q.pools)
+
     def _pool_add(self, a: _Agent, now: float) -> None:
-        self._roll_day(a, now)
+        """The agent joins the free pools of all their queues; ``idle_since`` restarts now,
+        so a longest-idle pool is simply in order of entry (an O(1) ordered dict)."""
+        if a.day != self._day or not self._day_start <= now < self._day_end:
+            self._roll_day(a, now)
         a.in_pool = True
+        a.idle_since = now
         tok = a.ptoken
+        aid = a.id
         agents = self._agents
-        for qid, lvl in a.queues.items():
-            q = self._queues[qid]
-            k1, k2 = self._pool_key(a, q)
-            heap = q.pools.get(lvl)
-            if heap is None:
-                heap = q.pools[lvl] = []
-                q.pool_live[lvl] = 0
-                q.levels = sorted(q.pools)
-            heapq.heappush(heap, (k1, k2, a.id, tok))
-            live = q.pool_live[lvl] + 1
+        for q, lvl in a.memb:
+            live = q.pool_live.get(lvl)
+            if live is None:
+                self._new_level(q, lvl)
+                live = 0
+            live += 1
             q.pool_live[lvl] = live
+            if q.strategy is _LONGEST_IDLE:
+                q.fifo[lvl][aid] = None
+                continue
+            k1, k2 = self._pool_key(a, q)
+            heap = q.pools[lvl]
+            heapq.heappush(heap, (k1, k2, aid, tok))
             if len(heap) > 2 * live + 32:
                 fresh = [
                     e
@@ -383,15 +419,23 @@ class Engine:
     def _rekey(self, q: _Queue) -> None:
         """Recompute the strategy keys of a queue's free agents (strategy change, new day)."""
         agents = self._agents
-        for lvl, heap in q.pools.items():
-            fresh: list[PoolEntry] = []
-            for e in heap:
-                a = agents.get(e[2])
+        for lvl in q.levels:
+            free = [a for aid in q.fifo[lvl] if (a := agents[aid]).in_pool]
+            for e in q.pools[lvl]:
+                a = agents.get(e[2])  # type: ignore[assignment]
                 if a is not None and a.in_pool and a.ptoken == e[3]:
+                    free.append(a)
+            q.fifo[lvl] = OrderedDict()
+            fresh: list[PoolEntry] = []
+            if q.strategy is _LONGEST_IDLE:
+                for a in sorted(free, key=lambda x: (x.idle_since, x.id)):
+                    q.fifo[lvl][a.id] = None
+            else:
+                for a in free:
                     self._roll_day(a, self._day_start)
                     k1, k2 = self._pool_key(a, q)
                     fresh.append((k1, k2, a.id, a.ptoken))
-            heapq.heapify(fresh)
+                heapq.heapify(fresh)
             q.pools[lvl] = fresh
 
     def _pool_remove(self, a: _Agent) -> None:
@@ -399,14 +443,21 @@ class Engine:
             return
         a.in_pool = False
         a.ptoken += 1
-        for qid, lvl in a.queues.items():
-            self._queues[qid].pool_live[lvl] -= 1
+        aid = a.id
+        for q, lvl in a.memb:
+            q.pool_live[lvl] -= 1
+            if q.strategy is _LONGEST_IDLE:
+                del q.fifo[lvl][aid]
 
     def _find_agent_for(self, q: _Queue) -> _Agent | None:
         agents = self._agents
         for lvl in q.levels:
             if not q.pool_live[lvl]:
                 continue
+            if q.strategy is _LONGEST_IDLE:
+                first = agents[next(iter(q.fifo[lvl]))]
+                self._pool_remove(first)
+                return first
             heap = q.pools[lvl]
             while heap:
                 e = heapq.heappop(heap)
@@ -555,7 +606,8 @@ class Engine:
         """Put a (new or overflowed) call into q: ring a free agent or wait in line."""
         cid = c.entry[2]
         cfg = q.cfg
-        self._today(now)
+        if not self._day_start <= now < self._day_end:
+            self._today(now)
         c.enqueued_at = now
         c.qepoch += 1
         c.max_wait_at = None
@@ -676,6 +728,7 @@ class Engine:
                 q.ready += 1
             levels.setdefault(lvl, []).append(q)
         a.by_level = sorted(levels.items(), key=lambda kv: kv[0])
+        a.memb = [(self._queues[qid], lvl) for qid, lvl in a.queues.items()]
 
     def _set_availability(self, a: _Agent, target: Availability) -> None:
         check_availability(a.availability, target)
@@ -753,6 +806,7 @@ class Engine:
             return Outcome()
         old = existing.cfg
         existing.cfg = q
+        existing.strategy = q.strategy
         if old.strategy is not q.strategy:
             self._rekey(existing)
         return Outcome()
@@ -979,7 +1033,7 @@ class Engine:
         c.answered_at = now
         a.misses = 0
         q.abandon.departed(now - c.enqueued_at, False)
-        self._sticky[c.caller] = (a.id, now)
+        self._remember(c.caller, a.id, now)
         self._ev(
             out,
             E.ANSWERED,
@@ -1218,7 +1272,7 @@ class Engine:
         self._set_activity(a, Activity.ON_CALL, now)
         q.callbacks -= 1
         c.answered_at = now
-        self._sticky[c.caller] = (a.id, now)
+        self._remember(c.caller, a.id, now)
         self._ev(
             out, E.ANSWERED, now, call_id, q.id, a.id, callback=True, wait_s=now - c.arrived_at
         )
