@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import run, run_sipp
+from tests.integration.sip.support import run, run_sipp
 from zvans.telephony.sip import (
     Credentials,
     DigestServer,

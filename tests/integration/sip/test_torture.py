@@ -8,9 +8,9 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from torture import CASES, Case
 
-from conftest import run, run_sipp
+from tests.integration.sip.support import run, run_sipp
+from tests.sipp.torture import CASES, Case
 from zvans.telephony.sip import SipStack, StackConfig
 
 PROBE = (

@@ -7,8 +7,8 @@ import contextlib
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torture import CASES, Case
 
+from tests.sipp.torture import CASES, Case
 from zvans.telephony.sip.errors import SipParseError
 from zvans.telephony.sip.message import Request, Response, make_response, parse_message
 from zvans.telephony.sip.uri import NameAddr, SipUri, Via
