@@ -205,8 +205,21 @@ async def start_telephony(z: Zvans, *, offered: tuple[str, ...] = ("MD5",),
     return telephony
 
 
+def _ensure_logging(level: str) -> None:
+    """`zvans serve` configures no logging for our loggers: SIP refusals (toll fraud,
+    bad passwords) must reach the operator's log, so give ``zvans`` a handler if none."""
+    logger = logging.getLogger("zvans")
+    if logger.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+
+
 async def start(z: Zvans) -> Stop:
     """The ``zvans.server`` starter."""
+    _ensure_logging(z.settings.log_level)
     telephony = await start_telephony(z)
 
     async def stop() -> None:
