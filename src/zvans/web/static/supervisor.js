@@ -103,7 +103,8 @@ function renderAgents() {
     tr.querySelector(".since").dataset.since = a.since;
     tr.querySelector(".calls").textContent = a.calls_today;
     tr.querySelector(".queues").textContent = queuesText(a);
-    tr.querySelector(".actions").hidden = a.availability === "logged_out";
+    // keep the cell (the table keeps its shape); hide its controls for a logged-out agent
+    tr.querySelector(".actions").classList.toggle("off", a.availability === "logged_out");
   }
   for (const tr of [...tbody.querySelectorAll("tr[data-agent-id]")]) {
     if (!seen.has(tr.dataset.agentId)) tr.remove();
