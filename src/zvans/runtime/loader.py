@@ -9,6 +9,10 @@ from zvans.core.acd import QueueConfig, Strategy
 from zvans.core.calendar import BusinessHours
 from zvans.store.models import Holiday, Organisation, Queue
 
+#: Waiting callers hear their position and wait again this often (telephony, issue 4);
+#: one value for every queue until queues get their own setting.
+ANNOUNCE_EVERY_S = 60.0
+
 DAY_INDEX = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 
 
@@ -47,4 +51,5 @@ def queue_config(row: Queue, org: Organisation, holidays: list[str]) -> QueueCon
         sl_threshold_s=float(row.sl_threshold_s),
         short_abandon_s=float(row.short_abandon_s),
         sticky_wait_s=float(row.sticky_wait_s) if row.sticky_days else 0.0,
+        announce_every_s=ANNOUNCE_EVERY_S,
     )
