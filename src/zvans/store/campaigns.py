@@ -188,7 +188,17 @@ def update_campaign(
     if queue_id is not None:
         row.queue_id = _queue(session, row.org_id, queue_id).id
     if result_codes is not None:
-        row.result_codes = normalise_result_codes(result_codes)
+        codes = normalise_result_codes(result_codes)
+        kept = {c["code"] for c in codes}
+        used = session.execute(
+            select(CampaignContact.result_code, func.count())
+            .where(CampaignContact.campaign_id == row.id, CampaignContact.result_code != "")
+            .group_by(CampaignContact.result_code)).all()
+        for code, n in used:
+            if code not in kept:
+                raise InvalidInput("result_codes", f"Result code {code} is already used by "
+                                   f"{n} contact(s) and cannot be removed.")
+        row.result_codes = codes
     if max_attempts is not None:
         row.max_attempts = validate.int_range(max_attempts, "max_attempts", 1, 20)
     row.updated_at = utcnow()

@@ -202,6 +202,12 @@ def test_roles_csrf_and_isolation(zv: Zvans, org: Org, web: dict[str, Web]) -> N
     r = agent2.post(f"/api/v1/campaign-contacts/{mine['id']}/result",
                     json={"result_code": "REACHED"})
     assert r.status_code == 404
+    assert agent2.post(f"/api/v1/campaign-contacts/{mine['id']}/release").status_code == 404
+    # a supervisor may put back a contact an agent left open
+    r = sup.post(f"/api/v1/campaign-contacts/{mine['id']}/release")
+    assert r.status_code == 200 and r.json()["contact"]["state"] == "pending"
+    assert r.json()["contact"]["agent_id"] == org.agent_ids[0]
+    mine = agent.post(f"/api/v1/campaigns/{cid}/next").json()["contact"]
     # another organisation: 404 everywhere, as for a missing campaign
     osup = web["other.super"]
     assert osup.get(f"/api/v1/campaigns/{cid}").status_code == 404
@@ -212,6 +218,7 @@ def test_roles_csrf_and_isolation(zv: Zvans, org: Org, web: dict[str, Web]) -> N
     oagent = web["other.agent1"]
     assert oagent.post(f"/api/v1/campaigns/{cid}/next").status_code == 404
     assert oagent.post(f"/api/v1/campaign-contacts/{mine['id']}/call").status_code == 404
+    assert osup.post(f"/api/v1/campaign-contacts/{mine['id']}/release").status_code == 404
     # CSRF: without the header nothing changes
     r = sup.client.post(f"/api/v1/campaigns/{cid}/state", json={"state": "paused"})
     assert r.status_code == 403 and r.json()["error"]["code"] == "csrf-failed"
@@ -257,3 +264,40 @@ def test_pages_create_upload_assign_work(zv: Zvans, org: Org, web: dict[str, Web
     r = agent.post(f"/campaigns/contacts/{contact_id}/result",
                    data={"csrf_token": agent.csrf, "result_code": "OK", "comment": "fine"})
     assert r.status_code == 200 and "Berta" in r.text and "Result saved" in r.text
+
+
+def test_edit_campaign_keeps_used_result_codes_and_audits(zv: Zvans, org: Org,
+                                                          web: dict[str, Web]) -> None:
+    from zvans.store.models import AuditEntry
+
+    sup = web["acme.super"]
+    cid = create(sup, org)
+    upload(sup, cid, csv_bytes("phone\n+37120000001\n"))
+    sup.post(f"/api/v1/campaigns/{cid}/state", json={"state": "active"})
+    agent = web["acme.agent1"]
+    contact = agent.post(f"/api/v1/campaigns/{cid}/next").json()["contact"]
+    agent.post(f"/api/v1/campaign-contacts/{contact['id']}/result",
+               json={"result_code": "REFUSED"})
+    r = sup.client.patch(f"/api/v1/campaigns/{cid}", headers={"X-CSRF-Token": sup.csrf},
+                         json={"result_codes": [{"code": "OK", "name": "Fine"}]})
+    assert r.status_code == 422 and "REFUSED" in r.json()["error"]["message"]
+    assert sup.get(f"/api/v1/campaigns/{cid}").json()["result_codes"][2]["code"] == "REFUSED"
+    r = sup.client.patch(f"/api/v1/campaigns/{cid}", headers={"X-CSRF-Token": sup.csrf},
+                         json={"name": "Renamed", "max_attempts": 5})
+    assert r.status_code == 200 and r.json()["name"] == "Renamed"
+    page = sup.get(f"/campaigns/{cid}/edit")
+    assert page.status_code == 200 and "REFUSED | Not interested" in page.text
+    r = sup.post(f"/campaigns/{cid}/edit", data={
+        "csrf_token": sup.csrf, "name": "Renamed again", "queue_id": str(org.queue_id),
+        "max_attempts": "4", "result_codes": "REFUSED | Said no\nNEW | New code"},
+        follow_redirects=False)
+    assert r.status_code == 303
+    body = sup.get(f"/api/v1/campaigns/{cid}").json()
+    assert body["name"] == "Renamed again" and body["max_attempts"] == 4
+    assert [c["code"] for c in body["result_codes"]] == ["REFUSED", "NEW"]
+    with zv.sessions() as s:
+        actions = [a.action for a in s.scalars(
+            select(AuditEntry).where(AuditEntry.target == f"campaign:{cid}")
+            .order_by(AuditEntry.id))]
+    assert actions == ["campaign.create", "campaign.upload", "campaign.state",
+                       "campaign.update", "campaign.update"]

@@ -22,6 +22,7 @@ from zvans.app import Zvans
 from zvans.errors import InvalidInput, ZvansError
 from zvans.store import campaigns as cs
 from zvans.store import catalog
+from zvans.store.audit import audit
 from zvans.store.models import Campaign, CampaignContact
 from zvans.web.deps import SessionUser, csrf_protect, db_session, get_zvans, require_role
 from zvans.web.render import flash, render, translator
@@ -111,6 +112,13 @@ async def place_call(z: Zvans, user: SessionUser, contact_id: int) -> dict[str, 
             "telephony": result if isinstance(result, dict | str | int) else None}
 
 
+def record(session: Session, user: SessionUser, action: str, campaign_id: int,
+           **details: Any) -> None:
+    """The audit entry of a supervisor's campaign action, in the action's transaction."""
+    audit(session, user.org_id, user.id, f"campaign.{action}", f"campaign:{campaign_id}",
+          **details)
+
+
 def _contact_for_page(row: CampaignContact | None) -> dict[str, Any] | None:
     return cs.contact_view(row) if row is not None else None
 
@@ -133,9 +141,12 @@ def campaigns_page(request: Request, user: SessionUser = Depends(ANYONE),
 
 
 def _form_page(request: Request, session: Session, user: SessionUser, values: dict[str, Any],
-               errors: dict[str, str], status_code: int = 200) -> Response:
+               errors: dict[str, str], status_code: int = 200,
+               campaign_id: int | None = None) -> Response:
     return render(request, "campaigns/form.html", {
         "active": "campaigns", "values": values, "errors": errors,
+        "campaign_id": campaign_id,
+        "action": f"/campaigns/{campaign_id}/edit" if campaign_id else "/campaigns/new",
         "queues": _queue_names(session, user.org_id, user.language)},
         status_code=status_code)
 
@@ -161,6 +172,7 @@ async def campaign_create(request: Request, user: SessionUser = Depends(MANAGERS
         row = cs.create_campaign(session, user.org_id, user.id, name=values.get("name", ""),
                                  queue_id=values.get("queue_id"), result_codes=codes,
                                  max_attempts=values.get("max_attempts") or 3)
+        record(session, user, "create", row.id, **cs.campaign_view(row))
         session.commit()
     except ZvansError as exc:
         session.rollback()
@@ -170,6 +182,42 @@ async def campaign_create(request: Request, user: SessionUser = Depends(MANAGERS
     flash(request, tr("Campaign %(name)s created. Upload its contacts next.")
           % {"name": row.name})
     return RedirectResponse(f"/campaigns/{row.id}", status_code=303)
+
+
+@router.get("/campaigns/{campaign_id:int}/edit", include_in_schema=False)
+def campaign_edit(campaign_id: int, request: Request, user: SessionUser = Depends(MANAGERS),
+                  session: Session = Depends(db_session)) -> Response:
+    row = cs.get_campaign(session, user.org_id, campaign_id)
+    return _form_page(request, session, user, {
+        "name": row.name, "queue_id": row.queue_id, "max_attempts": row.max_attempts,
+        "result_codes": cs.format_result_codes(row.result_codes)}, {},
+        campaign_id=row.id)
+
+
+@router.post("/campaigns/{campaign_id:int}/edit", include_in_schema=False,
+             dependencies=[Depends(csrf_protect)])
+async def campaign_edit_submit(campaign_id: int, request: Request,
+                               user: SessionUser = Depends(MANAGERS),
+                               session: Session = Depends(db_session)) -> Response:
+    row = cs.get_campaign(session, user.org_id, campaign_id)
+    form = await request.form()
+    values = {k: v for k, v in form.items() if isinstance(v, str)}
+    tr = translator(request)
+    try:
+        before = cs.campaign_view(row)
+        cs.update_campaign(session, row, name=values.get("name", ""),
+                           queue_id=values.get("queue_id"),
+                           result_codes=cs.parse_result_codes(values.get("result_codes", "")),
+                           max_attempts=values.get("max_attempts") or 3)
+        record(session, user, "update", row.id, before=before, after=cs.campaign_view(row))
+        session.commit()
+    except ZvansError as exc:
+        session.rollback()
+        field = str(exc.details.get("field") or "_form")
+        return _form_page(request, session, user, values, {field: tr(exc.message)},
+                          status_code=422, campaign_id=campaign_id)
+    flash(request, tr("Campaign %(name)s saved.") % {"name": row.name})
+    return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
 
 
 # --- pages: one campaign (supervisors) -----------------------------------------------------
@@ -216,7 +264,9 @@ async def campaign_state(campaign_id: int, request: Request,
     form = await request.form()
     tr = translator(request)
     try:
+        before = campaign.state
         cs.set_state(session, campaign, str(form.get("state", "")))
+        record(session, user, "state", campaign.id, before=before, after=campaign.state)
         session.commit()
     except ZvansError as exc:
         session.rollback()
@@ -239,6 +289,8 @@ async def campaign_upload(campaign_id: int, request: Request,
     try:
         raw = await _read_upload(request, form.get("file"))
         report = cs.import_csv(session, campaign, raw, valid_only=valid_only)
+        record(session, user, "upload", campaign.id, imported=report.imported,
+               rows=report.rows, skipped=len(report.errors))
         session.commit()
     except ZvansError as exc:
         session.rollback()
@@ -270,6 +322,8 @@ async def campaign_assign(campaign_id: int, request: Request,
     try:
         given = cs.assign(session, campaign, None if everyone else chosen,
                           reassign=form.get("reassign") in ("1", "on", "true"))
+        record(session, user, "assign", campaign.id,
+               assigned={str(k): v for k, v in given.items()})
         session.commit()
     except ZvansError as exc:
         session.rollback()
@@ -393,6 +447,13 @@ class CampaignIn(BaseModel):
     max_attempts: int = 3
 
 
+class CampaignPatch(BaseModel):
+    name: str | None = None
+    queue_id: int | None = None
+    result_codes: list[ResultCodeIn] | None = None
+    max_attempts: int | None = None
+
+
 class StateIn(BaseModel):
     state: str
 
@@ -430,6 +491,7 @@ def api_create(body: CampaignIn, user: SessionUser = Depends(MANAGERS),
     row = cs.create_campaign(session, user.org_id, user.id, name=body.name,
                              queue_id=body.queue_id, result_codes=codes,
                              max_attempts=body.max_attempts)
+    record(session, user, "create", row.id, **cs.campaign_view(row))
     session.commit()
     return cs.campaign_view(row)
 
@@ -442,6 +504,19 @@ def api_get(campaign_id: int, user: SessionUser = Depends(MANAGERS),
             "caller_id": cs.caller_id_of(session, row.queue_id)}
 
 
+@api.patch("/campaigns/{campaign_id}", dependencies=[Depends(csrf_protect)])
+def api_update(campaign_id: int, body: CampaignPatch, user: SessionUser = Depends(MANAGERS),
+               session: Session = Depends(db_session)) -> dict[str, Any]:
+    row = cs.get_campaign(session, user.org_id, campaign_id)
+    before = cs.campaign_view(row)
+    codes = [c.model_dump() for c in body.result_codes] if body.result_codes else None
+    cs.update_campaign(session, row, name=body.name, queue_id=body.queue_id,
+                       result_codes=codes, max_attempts=body.max_attempts)
+    record(session, user, "update", row.id, before=before, after=cs.campaign_view(row))
+    session.commit()
+    return cs.campaign_view(row)
+
+
 @api.get("/campaigns/{campaign_id}/progress")
 def api_progress(campaign_id: int, user: SessionUser = Depends(MANAGERS),
                  session: Session = Depends(db_session)) -> dict[str, Any]:
@@ -451,8 +526,10 @@ def api_progress(campaign_id: int, user: SessionUser = Depends(MANAGERS),
 @api.post("/campaigns/{campaign_id}/state", dependencies=[Depends(csrf_protect)])
 def api_state(campaign_id: int, body: StateIn, user: SessionUser = Depends(MANAGERS),
               session: Session = Depends(db_session)) -> dict[str, Any]:
-    row = cs.set_state(session, cs.get_campaign(session, user.org_id, campaign_id),
-                       body.state)
+    row = cs.get_campaign(session, user.org_id, campaign_id)
+    before = row.state
+    cs.set_state(session, row, body.state)
+    record(session, user, "state", row.id, before=before, after=row.state)
     session.commit()
     return cs.campaign_view(row)
 
@@ -468,7 +545,10 @@ async def api_upload(campaign_id: int, file: UploadFile, valid_only: bool = Fals
     def step() -> dict[str, Any]:
         with z.sessions.begin() as s:
             campaign = cs.get_campaign(s, user.org_id, campaign_id)
-            return cs.import_csv(s, campaign, raw, valid_only=valid_only).as_dict()
+            report = cs.import_csv(s, campaign, raw, valid_only=valid_only)
+            record(s, user, "upload", campaign.id, imported=report.imported,
+                   rows=report.rows, skipped=len(report.errors))
+            return report.as_dict()
 
     return await run_in_threadpool(step)
 
@@ -490,6 +570,8 @@ def api_assign(campaign_id: int, body: AssignIn, user: SessionUser = Depends(MAN
     campaign = cs.get_campaign(session, user.org_id, campaign_id)
     given = cs.assign(session, campaign, body.agent_ids, contact_ids=body.contact_ids,
                       reassign=body.reassign)
+    record(session, user, "assign", campaign.id,
+           assigned={str(k): v for k, v in given.items()})
     session.commit()
     return {"assigned": {str(k): v for k, v in given.items()},
             "progress": cs.progress(session, campaign)}
@@ -524,9 +606,17 @@ def api_result(contact_id: int, body: ResultIn, user: SessionUser = Depends(CALL
 
 
 @api.post("/campaign-contacts/{contact_id}/release", dependencies=[Depends(csrf_protect)])
-def api_release(contact_id: int, user: SessionUser = Depends(CALLERS),
+def api_release(contact_id: int, user: SessionUser = Depends(ANYONE),
                 session: Session = Depends(db_session)) -> dict[str, Any]:
-    row = cs.release(session, cs.my_contact(session, user.org_id, user.id, contact_id))
+    """Put a held contact back: the agent's own, or (supervisors) anyone's, e.g. when an
+    agent left with a contact open."""
+    if user.role in ("supervisor", "admin"):
+        row = cs.get_contact(session, user.org_id, contact_id)
+        record(session, user, "release", row.campaign_id, contact_id=row.id,
+               agent_id=row.agent_id)
+    else:
+        row = cs.my_contact(session, user.org_id, user.id, contact_id)
+    cs.release(session, row)
     session.commit()
     return {"contact": cs.contact_view(row)}
 
