@@ -15,7 +15,7 @@ from zvans.core.events import EventType as T
 from zvans.core.metrics import DEFAULT_SHORT_ABANDON_S
 from zvans.errors import InvalidInput
 from zvans.reports.params import Context, local_range
-from zvans.reports.sql import data_ms, data_str
+from zvans.reports.sql import data_ms, data_str, not_callback
 from zvans.reports.unanswered import unanswered_calls
 from zvans.store.models import Event, Interaction, Queue
 
@@ -25,7 +25,8 @@ Cond = Callable[[], ColumnElement[bool]]
 def _answered_wait(lo: int | None, hi: int | None) -> Cond:
     def cond() -> ColumnElement[bool]:
         wait = data_ms("wait_s")
-        parts = [Event.type == T.ANSWERED, data_str("direction", "in") == "in"]
+        parts = [Event.type == T.ANSWERED, data_str("direction", "in") == "in",
+                 not_callback()]
         if lo is not None:
             parts.append(wait > lo)
         if hi is not None:
@@ -49,7 +50,7 @@ def _short_abandon() -> ColumnElement[bool]:
 
 METRICS: dict[str, Cond] = {
     "offered": _typed(T.ENQUEUED),
-    "answered": _typed(T.ANSWERED, "in"),
+    "answered": _answered_wait(None, None),
     "talked": _typed(T.COMPLETED, "in"),
     "abandoned": _typed(T.ABANDONED),
     "abandoned_short": _short_abandon,

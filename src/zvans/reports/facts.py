@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from zvans.core.events import EventType as T
 from zvans.core.metrics import DEFAULT_SHORT_ABANDON_S, DEFAULT_SL_THRESHOLD_S, WAIT_BUCKETS
-from zvans.reports.sql import data_ms, data_str, hour_start, parse_hour
+from zvans.reports.sql import data_ms, data_str, hour_start, not_callback, parse_hour
 from zvans.store.models import Event, Interaction, Queue, ReportCallHour
 
 HOUR = timedelta(hours=1)
@@ -72,7 +72,7 @@ def _call_aggregates() -> dict[str, ColumnElement[Any]]:
     wait = data_ms("wait_s")
     threshold_ms = func.coalesce(Queue.sl_threshold_s, DEFAULT_SL_THRESHOLD_S) * 1000
     short_ms = func.coalesce(Queue.short_abandon_s, DEFAULT_SHORT_ABANDON_S) * 1000
-    answered = and_(Event.type == T.ANSWERED, inbound)
+    answered = and_(Event.type == T.ANSWERED, inbound, not_callback())
     abandoned = Event.type == T.ABANDONED
 
     def count(cond: ColumnElement[bool]) -> ColumnElement[Any]:

@@ -13,7 +13,7 @@ from zvans.core.events import EventType as T
 from zvans.reports import common
 from zvans.reports import metrics as m
 from zvans.reports.params import Context
-from zvans.reports.sql import data_str
+from zvans.reports.sql import data_str, not_callback
 from zvans.reports.table import Column, Report, Table, _, ratio, seconds
 from zvans.store.models import Event, Interaction
 
@@ -162,7 +162,7 @@ def live(ctx: Context) -> Report:
         .select_from(Event)
         .outerjoin(Interaction, Interaction.id == Event.interaction_id)
         .where(Event.org_id == ctx.org_id, Event.type == T.ANSWERED,
-               data_str("direction", "in") == "in", Event.at >= midnight,
+               data_str("direction", "in") == "in", not_callback(), Event.at >= midnight,
                Event.at <= ctx.now, Event.queue_id.is_not(None), not_sim)
         .group_by(Event.queue_id))
     waiting_q = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, String, cast, func
+from sqlalchemy import BigInteger, ColumnElement, String, cast, false, func
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -52,6 +52,13 @@ def data_ms(key: str) -> ColumnElement[int]:
     Sums of integers are exact, so the rollup and the raw scan agree to the last digit."""
     return func.coalesce(
         cast(func.round(Event.data[key].as_float() * 1000), BigInteger), 0, type_=BigInteger)
+
+
+def not_callback() -> ColumnElement[bool]:
+    """False for the ``answered`` event of a callback (``data.callback`` true): the agent
+    reaching a caller who asked to be called back is not a queue answer — its "wait" is the
+    time since the original call — so it stays out of answered, SL, ASA and the histogram."""
+    return func.coalesce(Event.data["callback"].as_boolean(), false()) == false()
 
 
 def naive_utc(value: datetime) -> datetime:

@@ -164,6 +164,9 @@ def build(session: Session) -> Golden:
     ev("14:00:00", "enqueued", c, Q1)
     ev("14:01:00", "callback_requested", c, Q1, wait_s=60)
     ev("14:20:00", "callback_started", c, Q1, A)
+    # The engine marks the agent reaching the caller as an answer with callback=true and
+    # the wait since the original call: not a queue answer (no answered/SL/ASA change).
+    ev("14:20:10", "answered", c, Q1, A, callback=True, wait_s=1210)
     c = call("c7b", "14:20:00", callee="+371200007", direction="out", queue=Q1, agent=A,
              answered="14:20:10", ended="14:22:10")
     ev("14:20:00", "arrived", c, Q1, A, direction="out")
