@@ -46,3 +46,31 @@ class DomainEvent:
     queue_id: int | None = None
     agent_id: int | None = None
     data: dict[str, object] = field(default_factory=dict)
+
+
+_new = object.__new__
+_set_type, _set_at, _set_call, _set_queue, _set_agent, _set_data = (
+    DomainEvent.__dict__[name].__set__  # the slot descriptors of the frozen dataclass
+    for name in ("type", "at", "call_id", "queue_id", "agent_id", "data")
+)
+
+
+def make_event(
+    etype: EventType,
+    at: float,
+    call_id: int | None,
+    queue_id: int | None,
+    agent_id: int | None,
+    data: dict[str, object],
+) -> DomainEvent:
+    """Build a DomainEvent about twice as fast as the frozen dataclass's own __init__
+    (which goes through ``object.__setattr__`` per field); the router makes several per
+    call. The result is an ordinary, equal, still frozen DomainEvent."""
+    ev: DomainEvent = _new(DomainEvent)
+    _set_type(ev, etype)
+    _set_at(ev, at)
+    _set_call(ev, call_id)
+    _set_queue(ev, queue_id)
+    _set_agent(ev, agent_id)
+    _set_data(ev, data)
+    return ev

@@ -55,3 +55,16 @@ def test_event_types_include_design_list() -> None:
     )
     names = {e.value for e in EventType}
     assert {n.strip() for n in design.split(",")} <= names
+
+
+def test_make_event_is_an_ordinary_frozen_event() -> None:
+    import dataclasses
+
+    from zvans.core.events import DomainEvent, make_event
+
+    fast = make_event(EventType.ANSWERED, 5.0, 1, 2, 3, {"wait_s": 4.0})
+    slow = DomainEvent(EventType.ANSWERED, 5.0, 1, 2, 3, {"wait_s": 4.0})
+    assert fast == slow and repr(fast) == repr(slow)
+    assert dataclasses.asdict(fast) == dataclasses.asdict(slow)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.at = 6.0  # type: ignore[misc]

@@ -43,7 +43,7 @@ from zvans.core.acd.states import (
 )
 from zvans.core.clock import Clock
 from zvans.core.errors import CoreError, InvalidTransition
-from zvans.core.events import DomainEvent, EventType
+from zvans.core.events import EventType, make_event
 from zvans.core.ewt import AbandonRate, MeanWindow, expected_wait
 
 E = EventType
@@ -353,7 +353,7 @@ class Engine:
         agent_id: int | None = None,
         **data: object,
     ) -> None:
-        out.events.append(DomainEvent(etype, at, call_id, queue_id, agent_id, data))
+        out.events.append(make_event(etype, at, call_id, queue_id, agent_id, data))
 
     def _set_call(self, c: _Call, target: CallState) -> None:
         check_call(c.state, target)
