@@ -15,6 +15,7 @@ from zvans.telephony.sip import (
     DigestServer,
     IncomingCall,
     IncomingRequest,
+    NameAddr,
     Peer,
     Registrar,
     RegistrationClient,
@@ -124,7 +125,14 @@ def test_reinvite_and_info_in_dialog() -> None:
             seen: list[tuple[str, bytes]] = []
             incoming: list[IncomingCall] = []
 
+            targets: list[NameAddr] = []
+
             async def on_request(req: IncomingRequest) -> None:
+                if req.method == "REFER":
+                    assert req.refer_to is not None
+                    targets.append(req.refer_to)
+                    req.respond(202)
+                    return
                 seen.append((req.method, req.request.body))
                 if req.method == "INVITE":
                     req.respond(200, body=b"v=0\r\nhold-answer\r\n")
@@ -145,6 +153,11 @@ def test_reinvite_and_info_in_dialog() -> None:
             resp = await leg.reinvite(held)
             assert resp.status == 200
             assert leg.remote_body == b"v=0\r\nhold-answer\r\n"
+            refer = await leg.request_in_dialog(
+                "REFER", headers=[("r", "<sip:expert@example.test?Replaces=abc%40x>")]
+            )
+            assert refer.status == 202
+            assert str(targets[0].uri) == "sip:expert@example.test?Replaces=abc%40x"
             info = await leg.info(b"Signal=5\r\nDuration=160\r\n", "application/dtmf-relay")
             assert info.status == 200
             assert seen == [("INVITE", held), ("INFO", b"Signal=5\r\nDuration=160\r\n")]

@@ -117,3 +117,32 @@ def test_ip_allow_list() -> None:
     assert allow.contains("192.0.2.10") and allow.contains("198.51.100.77")
     assert allow.contains("[2001:db8::5]")
     assert not allow.contains("192.0.2.11") and not allow.contains("not-an-ip")
+
+
+def test_nat_detection_for_in_dialog_requests() -> None:
+    from zvans.telephony.sip.stack import _behind_nat
+
+    assert _behind_nat("192.168.1.20", "203.0.113.9")  # phone behind NAT
+    assert not _behind_nat("192.168.1.20", "192.168.1.20")  # same LAN
+    assert not _behind_nat("198.51.100.4", "203.0.113.9")  # public Contact: trust it
+    assert not _behind_nat("10.0.0.5", "10.0.0.6")  # both private: routed network
+    assert not _behind_nat("pbx.example.test", "203.0.113.9")  # host name: trust it
+
+
+def test_lag_monitor_sees_a_blocked_loop() -> None:
+    import asyncio
+    import time
+
+    from zvans.telephony.sip.security import LagMonitor
+
+    async def main() -> float:
+        monitor = LagMonitor(interval=0.01)
+        monitor.start()
+        await asyncio.sleep(0.05)
+        time.sleep(0.3)  # block the loop, as a CPU-bound handler would
+        await asyncio.sleep(0.05)
+        lag = monitor.lag()
+        monitor.stop()
+        return lag
+
+    assert asyncio.run(main()) > 0.1

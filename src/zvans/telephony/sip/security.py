@@ -12,9 +12,8 @@ import asyncio
 import ipaddress
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
@@ -125,26 +124,33 @@ class IpAllowList:
         return any(addr in net for net in self.networks)
 
 
-@dataclass(slots=True)
 class LagMonitor:
     """Measures event-loop lag: how late a periodic ``call_later`` tick fires.
 
-    ``lag()`` is the lag probe :class:`SipStack` consults to answer 503 + Retry-After
-    when the loop is overloaded, instead of accepting calls it cannot serve.
+    ``lag()`` — the worst lag seen over the last ``window`` seconds — is the probe
+    :class:`SipStack` consults to answer 503 + Retry-After when the loop is overloaded,
+    instead of accepting calls it cannot serve.
     """
 
-    interval: float = 0.1
-    current: float = 0.0
-    _handle: asyncio.TimerHandle | None = None
+    def __init__(self, interval: float = 0.1, window: float = 2.0) -> None:
+        self.interval = interval
+        self.window = window
+        self.current = 0.0
+        self._samples: deque[tuple[float, float]] = deque()
+        self._handle: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         expected = loop.time() + self.interval
 
         def tick() -> None:
             nonlocal expected
             now = loop.time()
             self.current = max(0.0, now - expected)
+            self._samples.append((now, self.current))
+            while self._samples and self._samples[0][0] < now - self.window:
+                self._samples.popleft()
             expected = now + self.interval
             self._handle = loop.call_later(self.interval, tick)
 
@@ -156,4 +162,7 @@ class LagMonitor:
             self._handle = None
 
     def lag(self) -> float:
-        return self.current
+        if self._loop is None or not self._samples:
+            return self.current
+        horizon = self._loop.time() - self.window
+        return max((lag for t, lag in self._samples if t >= horizon), default=0.0)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import ipaddress
 import logging
 import secrets
 import socket
@@ -99,6 +100,17 @@ class IncomingRequest:
     def method(self) -> str:
         return self.request.method
 
+    @property
+    def refer_to(self) -> NameAddr | None:
+        """The transfer target of a REFER (``Refer-To``/``r``), or None if absent or bad."""
+        value = self.request.headers.get("Refer-To")
+        if value is None:
+            return None
+        try:
+            return NameAddr.parse(value)
+        except SipParseError:
+            return None
+
     def respond(
         self,
         status: int,
@@ -146,6 +158,24 @@ class CallLeg:
     def call_id(self) -> str:
         return self.request.call_id
 
+    async def next_peer(self) -> Peer:
+        """Where our next in-dialog request goes (§12.2.1.1, with NAT repairs).
+
+        The first Route or the remote target, as the RFC says — except without a route
+        set when (a) the dialog runs over TCP: reuse the peer's connection, a phone behind
+        NAT cannot be connected to; (b) the remote target is a private address but the
+        peer talks to us from another one: the phone is behind NAT, use the address its
+        packets come from (Asterisk's ``rewrite_contact``/``force_rport``).
+        """
+        dialog = self.dialog
+        assert dialog is not None
+        if not dialog.route_set:
+            if self.peer.reliable and dialog.transport == self.peer.transport:
+                return self.peer
+            if _behind_nat(dialog.remote_target.host, self.peer.host):
+                return self.peer
+        return await self.stack.peer_for(dialog.next_hop(), dialog.transport)
+
     @property
     def is_ended(self) -> bool:
         return self.ended.done()
@@ -178,7 +208,7 @@ class CallLeg:
         if body:
             hdrs.append(("Content-Type", content_type))
         req = self.dialog.create_request(method, body=body, headers=hdrs)
-        peer = await self.stack.peer_for(self.dialog.next_hop(), self.dialog.transport)
+        peer = await self.next_peer()
         on_2xx = self._on_any_2xx if method == "INVITE" else None
         response = await self.stack.send_request(req, peer, on_2xx=on_2xx)
         if method == "INVITE" and 200 <= response.status < 300:
@@ -193,7 +223,7 @@ class CallLeg:
         if self.dialog is None:
             raise InvalidTransition("call leg", "no dialog", "BYE")
         req = self.dialog.create_request("BYE")
-        peer = await self.stack.peer_for(self.dialog.next_hop(), self.dialog.transport)
+        peer = await self.next_peer()
         return await self.stack.send_request(req, peer)
 
     async def reinvite(self, body: bytes, content_type: str = "application/sdp") -> Response:
@@ -282,7 +312,7 @@ class CallLeg:
 
     async def _send_ack(self, ack: Request, number: int) -> None:
         assert self.dialog is not None
-        peer = await self.stack.peer_for(self.dialog.next_hop(), self.dialog.transport)
+        peer = await self.next_peer()
         self.stack._add_via(ack, peer, branch=None)
         data = ack.to_bytes()
         self._acks[number] = (data, peer)
@@ -330,7 +360,7 @@ class _Reliable2xx:
         if dialog is None:
             return
         req = dialog.create_request("BYE")
-        peer = await self.leg.stack.peer_for(dialog.next_hop(), dialog.transport)
+        peer = await self.leg.next_peer()
         await self.leg.stack.send_request(req, peer)
 
     def stop(self) -> None:
@@ -644,6 +674,33 @@ class OutgoingCall(CallLeg):
             self.cancel()
             return
         await self.bye()
+
+
+_NAT_NETWORKS = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "169.254.0.0/16",
+        "fc00::/7",
+        "fe80::/10",
+    )
+)
+
+
+def _nat_private(host: str) -> bool | None:
+    try:
+        addr = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+    return any(addr in net for net in _NAT_NETWORKS if net.version == addr.version)
+
+
+def _behind_nat(target_host: str, source_host: str) -> bool:
+    """An RFC 1918/6598/4193 target while packets come from a non-private address."""
+    return _nat_private(target_host) is True and _nat_private(source_host) is False
 
 
 def _set_to_tag(response: Response, tag: str) -> None:
