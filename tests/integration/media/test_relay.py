@@ -6,12 +6,14 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
+
 from tests.integration.media.support import Phone, answered_leg, offered_leg
 from zvans.telephony.media import audio, dtmf, g711
 from zvans.telephony.media.session import LegMode, MediaEngine
 
 
-def run(body: Callable[[MediaEngine], Awaitable[Any]]) -> Any:
+def run(body: Callable[[MediaEngine], Awaitable[Any]], use_uvloop: bool = False) -> Any:
     async def main() -> Any:
         engine = MediaEngine(port_start=41000, port_end=41999)
         try:
@@ -19,10 +21,14 @@ def run(body: Callable[[MediaEngine], Awaitable[Any]]) -> Any:
         finally:
             await engine.aclose()
 
+    if use_uvloop:
+        uvloop = pytest.importorskip("uvloop")
+        return uvloop.run(main())
     return asyncio.run(main())
 
 
-def test_relay_forwards_both_ways_unchanged_with_counts() -> None:
+@pytest.mark.parametrize("use_uvloop", [False, True], ids=["asyncio", "uvloop"])
+def test_relay_forwards_both_ways_unchanged_with_counts(use_uvloop: bool) -> None:
     async def body(engine: MediaEngine) -> None:
         caller, agent = await Phone.open(), await Phone.open()
         a = await answered_leg(engine, caller)
@@ -53,7 +59,7 @@ def test_relay_forwards_both_ways_unchanged_with_counts() -> None:
         caller.close()
         agent.close()
 
-    run(body)
+    run(body, use_uvloop)
 
 
 def test_latches_to_real_source_and_ignores_strangers() -> None:
