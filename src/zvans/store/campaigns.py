@@ -89,6 +89,13 @@ class TelephonyNotRunning(ZvansError):
     status = 503
 
 
+class CallFailed(ZvansError):
+    """Telephony raised while placing the call (the attempt stays recorded)."""
+
+    code = "call-failed"
+    status = 502
+
+
 class CsvRejected(ZvansError):
     """The upload had bad rows; ``details["errors"]`` lists each with its line number."""
 

@@ -301,3 +301,41 @@ def test_edit_campaign_keeps_used_result_codes_and_audits(zv: Zvans, org: Org,
             .order_by(AuditEntry.id))]
     assert actions == ["campaign.create", "campaign.upload", "campaign.state",
                        "campaign.update", "campaign.update"]
+
+
+@pytest.mark.parametrize("kind", ["async", "raises"])
+def test_async_and_failing_telephony(zv: Zvans, org: Org, web: dict[str, Web],
+                                     kind: str) -> None:
+    calls: list[str] = []
+
+    class AsyncTelephony:
+        async def click_to_call(self, org_id: int, user_id: int, number: str,
+                                queue_id: int) -> str:
+            calls.append(number)
+            return "queued"
+
+    class BrokenTelephony:
+        def click_to_call(self, org_id: int, user_id: int, number: str,
+                          queue_id: int) -> None:
+            calls.append(number)
+            raise RuntimeError("trunk down")
+
+    zv.services["telephony"] = AsyncTelephony() if kind == "async" else BrokenTelephony()
+    sup = web["acme.super"]
+    cid = create(sup, org)
+    upload(sup, cid, csv_bytes("phone\n+37120000001\n"))
+    sup.post(f"/api/v1/campaigns/{cid}/state", json={"state": "active"})
+    agent = web["acme.agent1"]
+    contact = agent.post(f"/api/v1/campaigns/{cid}/next").json()["contact"]
+    r = agent.post(f"/api/v1/campaign-contacts/{contact['id']}/call")
+    assert calls == ["+37120000001"]
+    if kind == "async":
+        assert r.status_code == 200 and r.json()["telephony"] == "queued"
+        iid = r.json()["interaction_id"]
+    else:
+        assert r.status_code == 502 and r.json()["error"]["code"] == "call-failed"
+        iid = r.json()["error"]["details"]["interaction_id"]
+    with zv.sessions() as s:
+        call = s.get(Interaction, iid)
+        assert call is not None and call.direction == "out"
+        assert call.outcome == ("" if kind == "async" else "failed")

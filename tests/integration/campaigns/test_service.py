@@ -376,3 +376,53 @@ def test_release_puts_the_contact_back_for_the_same_agent(zv: Zvans) -> None:
     assert claim(zv, org, cid, b) is None  # it stays a's
     again = claim(zv, org, cid, a)
     assert again is not None and again.id == row.id
+
+
+def test_quoted_multiline_fields_keep_physical_line_numbers(zv: Zvans) -> None:
+    org = make_org(zv)
+    cid = new_campaign(zv, org)
+    text = ('phone;name;note\n+37120000001;A;"two\nlines"\n+37120000002;B;x\n'
+            'bad;C;y\n')
+    with pytest.raises(cs.CsvRejected) as err:
+        upload(zv, org, cid, csv_bytes(text))
+    assert [e["line"] for e in err.value.details["errors"]] == [5]
+    report = upload(zv, org, cid, csv_bytes(text), valid_only=True)
+    rows = contacts(zv, cid)
+    assert report.imported == 2 and [r.line for r in rows] == [2, 4]
+    assert rows[0].data == {"note": "two\nlines"}
+
+
+def test_row_limit(zv: Zvans, monkeypatch: pytest.MonkeyPatch) -> None:
+    org = make_org(zv)
+    cid = new_campaign(zv, org)
+    monkeypatch.setattr(cs, "MAX_ROWS", 3)
+    assert upload(zv, org, cid, csv_bytes("phone\n1001\n1002\n1003\n")).imported == 3
+    with pytest.raises(cs.CsvRejected) as err:
+        upload(zv, org, cid, csv_bytes("phone\n2001\n2002\n2003\n2004\n"))
+    assert "more than 3 rows" in err.value.message
+    assert len(contacts(zv, cid)) == 3
+
+
+def test_paused_campaign_keeps_the_held_contact_but_dials_nothing(zv: Zvans) -> None:
+    org = make_org(zv)
+    cid = new_campaign(zv, org)
+    upload(zv, org, cid, csv_bytes("phone\n+37120000001\n+37120000002\n"))
+    activate(zv, org, cid)
+    agent = org.agent_ids[0]
+    held = claim(zv, org, cid, agent)
+    assert held is not None
+    with zv.sessions.begin() as s:
+        cs.set_state(s, cs.get_campaign(s, org.id, cid), "paused")
+    with zv.sessions() as s:
+        campaign = cs.get_campaign(s, org.id, cid)
+        with pytest.raises(Conflict) as err:
+            cs.claim_next(s, campaign, agent)
+        assert err.value.code == "campaign-not-active"
+        with pytest.raises(Conflict):
+            cs.record_call(s, campaign, cs.my_contact(s, org.id, agent, held.id), agent)
+    assert count(zv, Interaction) == 0
+    with zv.sessions.begin() as s:
+        campaign = cs.get_campaign(s, org.id, cid)
+        cs.set_result(s, campaign, cs.my_contact(s, org.id, agent, held.id), "REACHED")
+    with zv.sessions() as s:
+        assert cs.progress(s, cs.get_campaign(s, org.id, cid))["closed"] == 1

@@ -104,9 +104,9 @@ async def place_call(z: Zvans, user: SessionUser, contact_id: int) -> dict[str, 
         log.exception("click-to-call failed for interaction %s", started.interaction_id)
         await run_in_threadpool(_not_connected, z, user.org_id, started.interaction_id,
                                 "failed")
-        raise ZvansError("Telephony could not place the call. Call the number from your "
-                         "phone, then save the result.", code="call-failed",
-                         interaction_id=started.interaction_id) from None
+        raise cs.CallFailed("Telephony could not place the call. Call the number from "
+                            "your phone, then save the result.",
+                            interaction_id=started.interaction_id) from None
     return {"interaction_id": started.interaction_id, "caller_id": started.caller_id,
             "number": started.number, "status": "dialing",
             "telephony": result if isinstance(result, dict | str | int) else None}
