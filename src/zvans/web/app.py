@@ -121,7 +121,9 @@ def create_app(z: Zvans) -> FastAPI:
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         first = errors[0] if errors else {}
-        field = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
+        names = [p for p in first.get("loc", ())
+                 if isinstance(p, str) and p not in ("body", "query", "path", "header")]
+        field = names[0] if names else ""
         message = f"{field}: {first.get('msg', 'invalid input')}" if field else "Invalid input."
         body = {"error": {"code": "invalid-input", "message": message,
                           "details": {"field": field,

@@ -19,6 +19,9 @@ async def form_lists(request: Request, name: str) -> list[str]:
 
 def error_map(exc: ZvansError) -> dict[str, str]:
     """``{field: message}`` for a form; errors without a field go under ``"_form"``."""
+    many = exc.details.get("errors")
+    if isinstance(many, dict) and many:
+        return {str(k): str(v) for k, v in many.items()}
     field = exc.field if isinstance(exc, InvalidInput) else exc.details.get("field")
     return {str(field or "_form"): exc.message}
 

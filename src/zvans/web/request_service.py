@@ -12,8 +12,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, cast, exists, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import Session
 
 from zvans.errors import Forbidden, InvalidInput, NotFound
 from zvans.store import validate
@@ -67,21 +67,54 @@ def _codes(session: Session, org_id: int, ids: Sequence[int]) -> list[WrapupCode
     return sorted(rows, key=lambda r: (r.position, r.id))
 
 
+class FieldErrors(InvalidInput):
+    """Several fields wrong at once: ``details['errors']`` maps each field to its message;
+    ``field``/``message`` are the first one (what single-error clients show)."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        field, message = next(iter(errors.items()))
+        super().__init__(field, message)
+        self.details["errors"] = dict(errors)
+
+
 def _clean(session: Session, org_id: int, data: RequestInput
            ) -> tuple[str, str, str, list[WrapupCode], Interaction | None]:
-    phone = validate.phone(data.phone, "phone", required=True)
-    name = validate.text(data.name, "name", max_len=200)
-    if not name:
-        raise InvalidInput("name", "Name is required.")
-    comment = (data.comment or "").strip()
-    if len(comment) > COMMENT_MAX:
-        raise InvalidInput("comment", f"Must be at most {COMMENT_MAX} characters.")
-    codes = _codes(session, org_id, data.wrapup_code_ids)
-    interaction = None
-    if data.interaction_id is not None:
-        interaction = session.get(Interaction, data.interaction_id)
-        if interaction is None or interaction.org_id != org_id:
+    errors: dict[str, str] = {}
+
+    def check(field: str, fn: Any) -> Any:
+        try:
+            return fn()
+        except InvalidInput as exc:
+            errors.setdefault(field, exc.message)
+            return None
+
+    def name_check() -> str:
+        name = validate.text(data.name, "name", max_len=200)
+        if not name:
+            raise InvalidInput("name", "Name is required.")
+        return name
+
+    def comment_check() -> str:
+        comment = (data.comment or "").strip()
+        if len(comment) > COMMENT_MAX:
+            raise InvalidInput("comment", f"Must be at most {COMMENT_MAX} characters.")
+        return comment
+
+    def interaction_check() -> Interaction | None:
+        if data.interaction_id is None:
+            return None
+        row = session.get(Interaction, data.interaction_id)
+        if row is None or row.org_id != org_id:
             raise InvalidInput("interaction_id", "Unknown call.")
+        return row
+
+    phone = check("phone", lambda: validate.phone(data.phone, "phone", required=True))
+    name = check("name", name_check)
+    codes = check("wrapup_codes", lambda: _codes(session, org_id, data.wrapup_code_ids))
+    comment = check("comment", comment_check)
+    interaction = check("interaction_id", interaction_check)
+    if errors:
+        raise FieldErrors(errors)
     return phone, name, comment, codes, interaction
 
 
@@ -198,28 +231,39 @@ def _where(session: Session, org_id: int, f: RequestFilter) -> list[Any]:
         conds.append(Request.created_at < day_start(f.date_to + timedelta(days=1), zone))
     q = f.q.strip()
     if q:
+        # Small per-organisation lists (codes in every language, agents, queues) are matched
+        # in Python, case-folded; the request's own columns in SQL.
+        code_rows = list(session.scalars(select(WrapupCode).where(WrapupCode.org_id == org_id)))
+        agent_rows = list(session.scalars(select(User).where(User.org_id == org_id)))
+        queue_rows = list(session.scalars(select(Queue).where(Queue.org_id == org_id)))
         for word in q.split()[:8]:
+            folded = word.casefold()
             pattern = f"%{_escape_like(word.lower())}%"
-            agent = aliased(User)
-            code_match = exists().where(
-                request_wrapup.c.request_id == Request.id,
-                request_wrapup.c.wrapup_code_id == WrapupCode.id,
-                or_(func.lower(WrapupCode.code).like(pattern, escape="\\"),
-                    func.lower(cast(WrapupCode.names, String)).like(pattern, escape="\\")))
-            agent_match = exists().where(
-                agent.id == Request.agent_id,
-                or_(func.lower(agent.username).like(pattern, escape="\\"),
-                    func.lower(agent.first_name).like(pattern, escape="\\"),
-                    func.lower(agent.surname).like(pattern, escape="\\")))
-            queue_match = exists().where(Queue.id == Request.queue_id,
-                                         func.lower(Queue.name).like(pattern, escape="\\"))
-            conds.append(or_(
+            code_ids = [c.id for c in code_rows if folded in c.code.casefold() or any(
+                folded in str(n).casefold() for n in (c.names or {}).values())]
+            agent_ids = [u.id for u in agent_rows if folded in u.username.casefold()
+                         or folded in u.display_name.casefold()]
+            queue_ids = [qu.id for qu in queue_rows if folded in qu.name.casefold() or any(
+                folded in str(n).casefold() for n in (qu.names or {}).values())]
+            alternatives: list[Any] = [
                 func.lower(Request.phone).like(pattern, escape="\\"),
                 func.lower(Request.name).like(pattern, escape="\\"),
                 func.lower(Request.comment).like(pattern, escape="\\"),
-                cast(Request.id, String).like(pattern, escape="\\"),
-                code_match, agent_match, queue_match,
-            ))
+                # and as typed, for letters SQLite's lower() does not fold (ā, š, ž …)
+                Request.name.like(f"%{_escape_like(word)}%", escape="\\"),
+                Request.comment.like(f"%{_escape_like(word)}%", escape="\\"),
+            ]
+            if word.isdigit():
+                alternatives.append(Request.id == int(word))
+            if code_ids:
+                alternatives.append(exists().where(
+                    request_wrapup.c.request_id == Request.id,
+                    request_wrapup.c.wrapup_code_id.in_(code_ids)))
+            if agent_ids:
+                alternatives.append(Request.agent_id.in_(agent_ids))
+            if queue_ids:
+                alternatives.append(Request.queue_id.in_(queue_ids))
+            conds.append(or_(*alternatives))
     return conds
 
 
