@@ -349,3 +349,43 @@ def test_retransmitted_2xx_is_acked_again_and_second_fork_is_hung_up() -> None:
             await client.stop()
 
     run(main)
+
+
+def test_keepalive_keeps_a_live_dialog_and_ends_a_dead_one() -> None:
+    async def main() -> None:
+        async with stacks() as (server, client, peer):
+            incoming: list[IncomingCall] = []
+
+            def on_invite(call: IncomingCall) -> None:
+                incoming.append(call)
+                call.answer(SDP_B)
+
+            server.on_invite = on_invite
+            leg = await client.invite(
+                f"sip:{DID}@{peer.host}:{peer.port}", from_uri="sip:caller@example.test"
+            )
+            assert (await leg.final()).status == 200
+            leg.start_keepalive(0.05)
+            await wait_until(
+                lambda: server.layer.stats["server_created"] >= 4, what="two OPTIONS probes"
+            )
+            assert not leg.is_ended
+            await server.stop()  # the peer dies without a BYE
+            assert await asyncio.wait_for(leg.ended, 30) == "options-408"
+
+    run(main)
+
+
+def test_update_without_body_is_a_session_refresh() -> None:
+    async def main() -> None:
+        async with stacks() as (server, client, peer):
+            server.on_invite = lambda call: call.answer(SDP_B) and None
+            leg = await client.invite(
+                f"sip:{DID}@{peer.host}:{peer.port}", from_uri="sip:caller@example.test"
+            )
+            assert (await leg.final()).status == 200
+            assert (await leg.request_in_dialog("UPDATE")).status == 200
+            assert (await leg.request_in_dialog("UPDATE", body=SDP_A)).status == 488
+            await leg.bye()
+
+    run(main)

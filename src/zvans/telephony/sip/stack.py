@@ -226,6 +226,21 @@ class CallLeg:
         peer = await self.next_peer()
         return await self.stack.send_request(req, peer)
 
+    def start_keepalive(self, interval: float) -> None:
+        """Probe the confirmed dialog with an in-dialog OPTIONS every ``interval`` seconds;
+        a 408 (no answer) or 481 (the peer forgot the dialog) ends the leg with
+        ``options-408``/``options-481``: a dead phone or a crashed peer is noticed without
+        relying on RFC 4028 session timers, which many phones do not implement."""
+
+        async def loop() -> None:
+            while not self.is_ended:
+                await asyncio.sleep(interval)
+                if self.is_ended or self.dialog is None or not self.dialog.active:
+                    return
+                await self.request_in_dialog("OPTIONS")
+
+        self.stack.spawn(loop())
+
     async def reinvite(self, body: bytes, content_type: str = "application/sdp") -> Response:
         return await self.request_in_dialog("INVITE", body=body, content_type=content_type)
 
@@ -262,10 +277,12 @@ class CallLeg:
             return
         if request.method == "INVITE":
             inreq.respond(200, body=self.local_body)
-        elif request.method in ("REFER", "UPDATE"):
-            inreq.respond(405 if request.method == "REFER" else 501, headers=[("Allow", ALLOW)])
+        elif request.method == "REFER":
+            inreq.respond(405, headers=[("Allow", ALLOW)])
+        elif request.method == "UPDATE" and request.body:
+            inreq.respond(488)  # a new offer needs the application (media) to answer
         else:
-            inreq.respond(200)
+            inreq.respond(200)  # INFO, OPTIONS, NOTIFY, and UPDATE as a session refresh
 
     def _has_pending_invite(self) -> bool:
         return False
@@ -804,7 +821,10 @@ class SipStack:
         host, port = self.transport.addresses.get(transport) or next(
             iter(self.transport.addresses.values())
         )
-        return self.config.public_host or host, port
+        host = self.config.public_host or host
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"  # IPv6 reference in Via/Contact (RFC 3261 §19.1.1)
+        return host, port
 
     def contact(self, transport: str = "UDP") -> str:
         host, port = self.local_address(transport)
