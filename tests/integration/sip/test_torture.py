@@ -146,3 +146,33 @@ def test_torture_over_tcp(tmp_path: Path) -> None:
             await stack.stop()
 
     run(main)
+
+
+def test_tcp_framing_split_and_pipelined_messages() -> None:
+    """A message cut into small pieces, and two messages in one write, are both framed."""
+
+    async def main() -> None:
+        stack = make_stack()
+        await stack.start()
+        host, port = stack.addresses["TCP"]
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            one = PROBE.format(host=host, port=port, transport="TCP", local="127.0.0.1:9", n=1)
+            two = PROBE.format(host=host, port=port, transport="TCP", local="127.0.0.1:9", n=2)
+            data = ("\r\n\r\n" + one).encode()  # keep-alive CRLFs first
+            for i in range(0, len(data), 7):
+                writer.write(data[i : i + 7])
+                await writer.drain()
+                await asyncio.sleep(0)
+            first = await asyncio.wait_for(read_message(reader), 10)
+            assert status_of(first) == 200 and b"probe-1" in first
+            writer.write((two + one.replace("probe-1", "probe-3")).encode())
+            await writer.drain()
+            second = await asyncio.wait_for(read_message(reader), 10)
+            third = await asyncio.wait_for(read_message(reader), 10)
+            assert b"probe-2" in second and b"probe-3" in third
+        finally:
+            writer.close()
+            await stack.stop()
+
+    run(main)
