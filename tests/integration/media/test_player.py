@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.integration.media.support import Phone, answered_leg, offered_leg
 from tests.integration.media.test_relay import run
@@ -104,6 +105,36 @@ def test_negotiated_ptime_sets_the_frame_size() -> None:
         got = phone.received
         assert len(got) == 10 and {len(p.payload) for p in got} == {240}
         assert [p.timestamp - got[0].timestamp for p in got] == [240 * i for i in range(10)]
+        phone.close()
+
+    run(body)
+
+
+def test_music_resumes_where_it_was_interrupted() -> None:
+    async def body(engine: MediaEngine) -> None:
+        phone = await Phone.open()
+        leg = await answered_leg(engine, phone)
+        # five 20 ms frames, each a different constant level, so a frame tells its index
+        levels = [1000 * (i + 1) for i in range(5)]
+        clip = audio.AudioClip(np.repeat(np.array(levels, dtype=np.int16), 160))
+        first = engine.play(leg, clip, loop=True)
+        await phone.wait_for(7)
+        engine.stop(leg)
+        sent = first.frames_sent
+        assert first.position == pytest.approx((sent % 5) * 0.02)
+        await asyncio.sleep(0.05)
+        before = len(phone.received)
+        second = engine.play(leg, clip, loop=True, start=first.position)
+        await phone.wait_for(before + 2)
+        engine.stop(leg)
+
+        def index(packet: object) -> int:
+            value = int(g711.decode(packet.payload[:1], "PCMA")[0])  # type: ignore[attr-defined]
+            return min(range(5), key=lambda i: abs(levels[i] - value))
+
+        assert index(phone.received[before]) == sent % 5
+        assert index(phone.received[before + 1]) == (sent + 1) % 5
+        assert second.offset == pytest.approx((sent % 5) * 0.02)
         phone.close()
 
     run(body)

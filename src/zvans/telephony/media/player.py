@@ -22,7 +22,8 @@ class Playback:
     """One running playback; ``await playback.wait()`` until it ends or is stopped."""
 
     def __init__(self, leg: RtpEndpoint, clips: Sequence[AudioClip], loop: bool,
-                 codec: g711.Codec, payload_type: int, ptime: int = 20) -> None:
+                 codec: g711.Codec, payload_type: int, ptime: int = 20,
+                 start: float = 0.0) -> None:
         if not clips:
             raise ValueError("nothing to play")
         self.leg = leg
@@ -32,6 +33,9 @@ class Playback:
         self.payload_type = payload_type
         self.ptime = ptime
         self.frames_sent = 0
+        self.offset = max(0.0, start)
+        self._total_frames = 0
+        self._first_frame = 0
         self.stopped = False
         self._task: asyncio.Task[None] | None = None
 
@@ -50,6 +54,12 @@ class Playback:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         frames = self._frames()
+        self._total_frames = len(frames)
+        first = round(self.offset * 1000 / self.ptime)
+        if self.loop:
+            first %= len(frames)
+        self._first_frame = first
+        self.offset = first * self.ptime / 1000
         interval = self.ptime / 1000
         samples = 8 * self.ptime
         leg = self.leg
@@ -60,7 +70,7 @@ class Playback:
         marker = True
         try:
             while True:
-                for frame in frames:
+                for frame in frames[first:] if first else frames:
                     now = loop.time()
                     leg.send_own(frame, pt, marker, samples, now=now)
                     marker = False
@@ -72,6 +82,7 @@ class Playback:
                         start, k = loop.time(), 0
                         delay = 0.0
                     await asyncio.sleep(delay)
+                first = 0
                 if not self.loop:
                     break
         finally:
@@ -89,6 +100,17 @@ class Playback:
             except asyncio.CancelledError:
                 if not self._task.cancelled():
                     raise
+
+    @property
+    def position(self) -> float:
+        """Seconds into the content (modulo its length when looping): pass it as ``start``
+        to resume music on hold where an announcement interrupted it."""
+        if not self._total_frames:
+            return self.offset
+        frame = self._first_frame + self.frames_sent
+        if self.loop:
+            frame %= self._total_frames
+        return frame * self.ptime / 1000
 
     @property
     def done(self) -> bool:

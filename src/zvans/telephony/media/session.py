@@ -206,15 +206,17 @@ class MediaEngine:
                     leg.sink = None
         return recorder.close()
 
-    def play(self, leg: MediaLeg, source: AudioSource, loop: bool = False) -> Playback:
+    def play(self, leg: MediaLeg, source: AudioSource, loop: bool = False,
+             start: float = 0.0) -> Playback:
         """Play a clip, a list of clips or an 8 kHz WAV file to the leg, paced at real time.
 
         A bridged leg stops hearing its peer while the playback runs (music on hold) and
-        hears it again when it ends or is stopped.
+        hears it again when it ends or is stopped. ``start`` skips that many seconds (use a
+        previous playback's ``position`` to resume music on hold).
         """
         clips = self._clips(source)
         self._stop_playback(leg)
-        playback = Playback(leg, clips, loop, leg.codec, leg.payload_type, leg.ptime)
+        playback = Playback(leg, clips, loop, leg.codec, leg.payload_type, leg.ptime, start)
         leg.playback = playback
         leg.relay_tx = False
         if leg.peer is None:
