@@ -389,3 +389,48 @@ def test_update_without_body_is_a_session_refresh() -> None:
             await leg.bye()
 
     run(main)
+
+
+def test_same_invite_on_another_branch_is_482_not_a_second_call() -> None:
+    """A merged request (or a retransmission later than the transaction) is refused."""
+
+    async def main() -> None:
+        server = SipStack(StackConfig(udp_port=0, tcp_port=None, dids=frozenset({DID})))
+        calls: list[IncomingCall] = []
+        server.on_invite = lambda call: (calls.append(call), call.answer(SDP_B))[0] and None
+        await server.start()
+        loop = asyncio.get_running_loop()
+        transport, uac = await loop.create_datagram_endpoint(RawPeer, local_addr=("127.0.0.1", 0))
+        me = f"127.0.0.1:{transport.get_extra_info('sockname')[1]}"
+        target = ("127.0.0.1", server.port())
+
+        def invite(branch: str) -> bytes:
+            return (
+                f"INVITE sip:{DID}@127.0.0.1 SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP {me};branch={branch}\r\n"
+                "From: <sip:a@x.test>;tag=a1\r\nTo: <sip:b@x.test>\r\n"
+                "Call-ID: merged-1\r\nCSeq: 5 INVITE\r\n"
+                f"Contact: <sip:a@{me}>\r\nContent-Length: 0\r\n\r\n"
+            ).encode()
+
+        try:
+            transport.sendto(invite("z9hG4bKfirst"), target)
+            for _ in range(10):
+                got = await asyncio.wait_for(uac.queue.get(), 10)
+                if got.startswith(b"SIP/2.0 200"):
+                    break
+            transport.sendto(invite("z9hG4bKsecond"), target)
+            statuses = []
+            for _ in range(10):
+                got = await asyncio.wait_for(uac.queue.get(), 10)
+                if b"z9hG4bKsecond" in got:
+                    statuses.append(int(got.split(b" ")[1]))
+                    if statuses[-1] >= 200:
+                        break
+            assert statuses[-1] == 482
+            assert len(calls) == 1
+        finally:
+            transport.close()
+            await server.stop()
+
+    run(main)

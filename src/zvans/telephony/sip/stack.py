@@ -187,6 +187,8 @@ class CallLeg:
         if self.dialog is not None:
             self.dialog.terminate(reason)
             self.stack._dialogs.pop(self.dialog.id, None)
+        if isinstance(self, IncomingCall):
+            self.stack._invite_index.pop(self.invite_key, None)
         if not self.ended.done():
             self.ended.set_result(reason)
             self.stack.stats[f"leg_ended:{reason}"] += 1
@@ -401,6 +403,7 @@ class IncomingCall(CallLeg):
         self.txn = txn
         self.authenticated_user = authenticated_user
         self.local_tag = new_tag()
+        self.invite_key = _invite_key(request)
         self.cancelled = False
         #: called (sync) when the caller sends CANCEL before we answered
         self.on_cancel: Callable[[IncomingCall], None] | None = None
@@ -720,6 +723,10 @@ def _behind_nat(target_host: str, source_host: str) -> bool:
     return _nat_private(target_host) is True and _nat_private(source_host) is False
 
 
+def _invite_key(request: Request) -> tuple[str, str, int]:
+    return (request.call_id, request.from_.tag or "", request.cseq[0])
+
+
 def _set_to_tag(response: Response, tag: str) -> None:
     value = response.headers.get("To")
     if value is None:
@@ -767,6 +774,9 @@ class SipStack:
         self.on_leg_ended: Callable[[CallLeg, str], None] | None = None
         self._dialogs: dict[DialogId, CallLeg] = {}
         self._incoming: dict[tuple[str, ...], IncomingCall] = {}
+        #: live incoming calls by (Call-ID, From tag, CSeq): catches merged requests and
+        #: retransmissions arriving after the transaction is gone (>64·T1 late)
+        self._invite_index: dict[tuple[str, str, int], IncomingCall] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # --- lifecycle ---
@@ -1079,6 +1089,10 @@ class SipStack:
             return
         if method == "INVITE":
             assert isinstance(txn, InviteServerTransaction)
+            if _invite_key(request) in self._invite_index:
+                self.stats["invite_merged_or_late"] += 1
+                txn.respond(self.response(request, 482))
+                return
             self.spawn(self._on_new_invite(request, txn, peer))
         elif method == "OPTIONS":
             txn.respond(self._options_response(request))
@@ -1204,6 +1218,7 @@ class SipStack:
             return
         call = IncomingCall(self, request, peer, txn, user)
         self._incoming[txn.key] = call
+        self._invite_index[call.invite_key] = call
         if self.config.invite_timeout:
             self.scheduler.call_later(self.config.invite_timeout, call._expire)
         txn.on_timeout = lambda _txn: call._end("no-ack")
