@@ -76,6 +76,8 @@ class B2buaConfig:
     #: outbound trunk for agents whose ring_target is a phone number
     trunk: TrunkConfig | None = None
     max_forks: int = 5
+    #: in-dialog OPTIONS on answered legs this often (0: off); 408/481 ends the call
+    keepalive_s: float = 30.0
 
 
 class Phase(enum.Enum):
@@ -282,6 +284,8 @@ class B2bua:
         sip.ended.add_done_callback(lambda f: self._caller_gone(call, f.result()))
         sip.answer(answer.encode())
         self.stats["answered"] += 1
+        if self.config.keepalive_s > 0:
+            sip.start_keepalive(self.config.keepalive_s)
         call.task = self.spawn(self._run(call, route.queue_id, route.ivr_id))
 
     async def _run(self, call: InboundCall, queue_id: int | None, ivr_id: int | None) -> None:
@@ -678,6 +682,8 @@ class B2bua:
                                 str(call.recording.relative_to(self.config.data_dir))))
         self.media.bridge(call.leg, leg, call.recorder)
         self.stats["connected"] += 1
+        if self.config.keepalive_s > 0:
+            fork.start_keepalive(self.config.keepalive_s)
         fork.ended.add_done_callback(lambda f: self._agent_gone(call, fork, f.result()))
 
     def _recording_path(self, call: InboundCall) -> Path:
