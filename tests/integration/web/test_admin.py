@@ -27,8 +27,13 @@ def _fresh_login_limiter(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def admin(web: Web) -> tuple[TestClient, str]:
+    """The demo admin, signed in, with the interface in English (the messages asserted)."""
     c = web.client()
-    return c, login(c, "admin", "admin-demo-1")
+    tok = login(c, "admin", "admin-demo-1")
+    r = c.post("/settings/language", data={"language": "en", "csrf_token": tok},
+               follow_redirects=False)
+    assert r.status_code == 303
+    return c, tok
 
 
 def audit_count(web: Web, action: str | None = None) -> int:
@@ -170,6 +175,13 @@ def test_users_json_api(web: Web) -> None:
     assert r.status_code == 200 and r.json()["role"] == "admin"
     assert c.delete(f"/api/v1/admin/users/{uid}", headers=h).status_code == 204
     assert c.get(f"/api/v1/admin/users/{uid}").status_code == 404
+
+
+def test_admin_pages_speak_the_users_language(web: Web) -> None:
+    c = web.client()
+    login(c, "admin", "admin-demo-1")  # the demo admin's language is Latvian
+    page = c.get("/admin/users").text
+    assert "Pievienot lietotāju" in page and "Add user" not in page
 
 
 # --- wrap-up codes -------------------------------------------------------------------------

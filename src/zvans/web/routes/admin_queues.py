@@ -39,6 +39,25 @@ INT_FIELDS = ("priority", "sl_threshold_s", "short_abandon_s", "ring_timeout_s",
 OPTIONAL_INT_FIELDS = ("max_wait_s", "max_length", "callback_offer_ewt_s")
 BOOL_FIELDS = ("wrapup_until_card", "record_calls", "rating_enabled", "active")
 CHOICE_FIELDS = ("language", "strategy", "no_agents_action")
+
+
+def N_(message: str) -> str:
+    """Marks a msgid for extraction; translated when the page is rendered."""
+    return message
+
+
+STRATEGY_LABELS = {
+    "longest_idle": N_("Longest idle agent first"),
+    "round_robin": N_("Round robin"),
+    "fewest_calls": N_("Fewest calls today first"),
+    "least_talk_time": N_("Least talk time today first"),
+    "linear": N_("Always in the same order"),
+}
+NO_AGENTS_LABELS = {
+    "wait": N_("Callers wait in the queue"),
+    "overflow": N_("Send callers to the overflow target"),
+    "voicemail": N_("Offer voicemail"),
+}
 TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
 HOURS_HELP = "Write opening hours as 08:30-17:00 (several separated by commas)."
 
@@ -174,8 +193,10 @@ def _queue_form(request: Request, session: Session, actor: SessionUser, row: Que
     _ = translator(request)
     return render(request, "admin/queue_form.html", {
         "active": "admin", "section": "queues", "row": row, "values": values,
-        "errors": errors, "days": DAYS, "strategies": STRATEGIES,
-        "no_agents_actions": NO_AGENT_ACTIONS, "queue_languages": catalog.LANGUAGES,
+        "errors": errors, "days": DAYS,
+        "strategy_options": [(k, _(STRATEGY_LABELS.get(k, k))) for k in STRATEGIES],
+        "no_agents_options": [(k, _(NO_AGENTS_LABELS.get(k, k))) for k in NO_AGENT_ACTIONS],
+        "queue_languages": catalog.LANGUAGES,
         "name_languages": NAME_LANGUAGES,
         "overflow_options": _overflow_options(session, actor.org_id,
                                               row.id if row else None, _),
@@ -196,6 +217,7 @@ def queues_page(request: Request, actor: SessionUser = Depends(admin_only),
             for q in catalog.list_queues(session, actor.org_id)]
     return render(request, "admin/queues.html", {
         "active": "admin", "section": "queues", "queues": rows,
+        "strategy_labels": STRATEGY_LABELS,
         "flashes": take_flashes(request)})
 
 
