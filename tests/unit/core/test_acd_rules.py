@@ -176,7 +176,6 @@ class TestStrategies:
         r = ring_of(h.call(1)[1])
         assert r.agent_id == 1  # panel closed < 15 min: calls keep coming
         h.engine.offer_rejected(1, r.call_id)  # (rings agent 2 next)
-        h.engine.agent_ready  # noqa: B018
         h.advance(2)  # now 901 s without a panel
         assert not h.engine.agent_snapshot(1).offerable
         assert h.engine.agent_snapshot(1).availability is Availability.READY
