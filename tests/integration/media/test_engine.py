@@ -12,7 +12,7 @@ import pytest
 
 from tests.integration.media.support import Phone, answered_leg, dominant_frequency, voiced
 from tests.integration.media.test_relay import run
-from zvans.telephony.media import MediaError, NoCommonCodec, SdpError, dtmf
+from zvans.telephony.media import MediaError, NoCommonCodec, SdpError, audio, dtmf
 from zvans.telephony.media.session import LegMode, MediaEngine
 
 
@@ -136,3 +136,35 @@ def test_a_failing_dtmf_callback_does_not_break_the_leg(caplog: pytest.LogCaptur
 
     run(body)
     assert "DTMF callback" in caplog.text
+
+
+def test_inband_dtmf_when_the_peer_has_no_telephone_event() -> None:
+    from tests.unit.media.test_inband import sequence
+    from zvans.telephony.media import g711
+
+    async def body(engine: MediaEngine) -> None:
+        phone = await Phone.open()
+        leg = await engine.allocate_leg()
+        answer = engine.answer(leg, phone.offer().replace(" 101\r\n", "\r\n")
+                               .replace("a=rtpmap:101 telephone-event/8000\r\n", "")
+                               .replace("a=fmtp:101 0-16\r\n", ""))
+        assert "telephone-event" not in answer and leg.inband is not None
+        seen: list[dtmf.DtmfDigit] = []
+        leg.on_dtmf = seen.append
+        engine.play(leg, audio.AudioClip(audio.silence(0.5)))  # prompts do not disturb it
+        coded = g711.encode(sequence("42#"), "PCMA")
+        for i in range(0, len(coded), 160):
+            phone.send(leg.port, coded[i:i + 160])
+            if i % 1600 == 0:
+                await asyncio.sleep(0.001)
+        await asyncio.sleep(0.1)
+        assert [(d.digit, d.source) for d in seen] == [("4", "inband"), ("2", "inband"),
+                                                       ("#", "inband")]
+        # with telephone-event negotiated, audio is not decoded for DTMF
+        other = await answered_leg(engine, phone)
+        assert other.inband is None
+        engine.inband_dtmf(other, True)
+        assert other.inband is not None
+        phone.close()
+
+    run(body)

@@ -12,6 +12,9 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from .errors import DtmfError
 
 EVENTS = "0123456789*#ABCD"
@@ -23,7 +26,7 @@ _PAYLOAD = struct.Struct("!BBH")
 class DtmfDigit:
     digit: str
     duration_ms: int
-    source: str  # "rfc4733" or "info"
+    source: str  # "rfc4733", "info" or "inband"
 
 
 DigitCallback = Callable[[DtmfDigit], None]
@@ -140,3 +143,97 @@ def _digit(value: str) -> str:
 def info_digit(body: str | bytes) -> str:
     """The SIP engineer's hook: ``Signal=5\\r\\nDuration=160`` → ``"5"``."""
     return parse_info(body).digit
+
+
+# -- in-band DTMF (tones in the audio) ---------------------------------------------------------
+
+LOW_FREQS = (697.0, 770.0, 852.0, 941.0)
+HIGH_FREQS = (1209.0, 1336.0, 1477.0, 1633.0)
+KEYPAD = ("123A", "456B", "789C", "*0#D")
+
+
+class InbandDetector:
+    """DTMF tones in decoded audio, for peers that did not negotiate telephone-event.
+
+    Blocks of 205 samples (the classic Goertzel size: bins fall close to all eight
+    frequencies at 8 kHz) are projected on the eight DTMF frequencies with one matrix
+    product. A block holds a digit when one low and one high tone clearly dominate: both
+    well above the other tones of their group, twist within ITU-T Q.24 limits (high group
+    at most 8 dB below / 4 dB above the low group), and together most of the block's
+    energy, which is what keeps speech and music from "talking off" digits. A digit is
+    reported once it is seen in two blocks in a row (51 ms, over the 40 ms minimum) and
+    re-armed after a block without it.
+    """
+
+    BLOCK = 205
+    MIN_RMS = 200.0  # about -44 dBm0: quieter is line noise
+    MIN_SHARE = 0.7  # the two tones hold at least this share of the energy
+    MIN_DOMINANCE = 6.3  # strongest tone in a group vs the group's next one (8 dB power)
+
+    def __init__(self, callback: DigitCallback | None = None) -> None:
+        self.callback = callback
+        n = np.arange(self.BLOCK)
+        window = np.hamming(self.BLOCK)
+        freqs = np.array(LOW_FREQS + HIGH_FREQS)
+        angles = 2 * np.pi * np.outer(n, freqs) / 8000
+        self._window = window
+        self._basis = np.concatenate([np.cos(angles), np.sin(angles)], axis=1) \
+            * window[:, None]
+        self._window_energy = float(np.sum(window**2))
+        self._pending = np.zeros(0, dtype=np.float64)
+        self._candidate = ""
+        self._candidate_blocks = 0
+        self.digits: list[DtmfDigit] = []
+
+    def feed(self, pcm: npt.ArrayLike) -> None:
+        samples = np.concatenate([self._pending, np.asarray(pcm, dtype=np.float64)])
+        blocks = len(samples) // self.BLOCK
+        if blocks:
+            self._blocks(samples[: blocks * self.BLOCK].reshape(blocks, self.BLOCK))
+        self._pending = samples[blocks * self.BLOCK:]
+
+    def _blocks(self, blocks: npt.NDArray[np.float64]) -> None:
+        proj = blocks @ self._basis
+        power = proj[:, :8] ** 2 + proj[:, 8:] ** 2
+        totals = np.sum((blocks * self._window) ** 2, axis=1)
+        for row, total in zip(power, totals, strict=True):
+            self._decide(self._classify(row, float(total)))
+
+    def _classify(self, p: npt.NDArray[np.float64], total: float) -> str:
+        if total / self._window_energy < self.MIN_RMS**2:
+            return ""
+        low, high = p[:4], p[4:]
+        li, hi = int(np.argmax(low)), int(np.argmax(high))
+        lp, hp = float(low[li]), float(high[hi])
+        if lp <= 0 or hp <= 0:
+            return ""
+        if np.partition(low, -2)[-2] * self.MIN_DOMINANCE > lp:
+            return ""
+        if np.partition(high, -2)[-2] * self.MIN_DOMINANCE > hp:
+            return ""
+        twist = hp / lp
+        if not 10 ** (-0.8) <= twist <= 10 ** 0.4:
+            return ""
+        # a pure tone's projection holds about (BLOCK/2)·amplitude²/… of the block energy:
+        # compare like with like by normalising with the window's energy
+        share = 2 * (lp + hp) / (total * self._window_energy) if total else 0.0
+        if share < self.MIN_SHARE:
+            return ""
+        return KEYPAD[li][hi]
+
+    def _decide(self, digit: str) -> None:
+        if digit and digit == self._candidate:
+            self._candidate_blocks += 1
+            if self._candidate_blocks == 2:  # once per key press
+                self._emit(digit)
+            return
+        self._candidate = digit
+        self._candidate_blocks = 1 if digit else 0
+
+    def _emit(self, digit: str) -> None:
+        found = DtmfDigit(digit, 2 * self.BLOCK * 1000 // 8000, "inband")
+        self.digits.append(found)
+        if len(self.digits) > 64:
+            del self.digits[:32]
+        if self.callback is not None:
+            self.callback(found)

@@ -20,9 +20,16 @@ from typing import Any
 
 from . import relay, sdp
 from .audio import AudioClip, read_wav
-from .dtmf import DigitCallback, DtmfDigit, DtmfReceiver, event_payloads, parse_info
+from .dtmf import (
+    DigitCallback,
+    DtmfDigit,
+    DtmfReceiver,
+    InbandDetector,
+    event_payloads,
+    parse_info,
+)
 from .errors import DtmfError, MediaError
-from .g711 import Codec
+from .g711 import Codec, decode
 from .player import Playback
 from .ports import PortAllocator
 from .recorder import Recorder
@@ -54,6 +61,37 @@ class MediaLeg(relay.RtpEndpoint):
         self.on_dtmf: DigitCallback | None = None
         self.dtmf = DtmfReceiver(self._digit)
         self.is_closed = False
+        self.listen_recorder: Recorder | None = None
+        #: in-band DTMF detection (decodes audio when not bridged); automatic when the peer
+        #: did not negotiate telephone-event, or set with MediaEngine.inband_dtmf()
+        self.inband: InbandDetector | None = None
+        self.inband_forced: bool | None = None
+
+    def refresh_sink(self) -> None:
+        """What happens to received audio when the leg is not bridged."""
+        if self.inband is not None:
+            self.sink = self._sink_inband
+        elif self.listen_recorder is not None:
+            self.sink = self.listen_recorder.feed
+        else:
+            self.sink = None
+
+    def _sink_inband(self, channel: int, data: bytes) -> None:
+        if self.listen_recorder is not None:
+            self.listen_recorder.feed(channel, data)
+        if self.inband is not None and data[1] & 0x7F == self.payload_type:
+            payload = data[12:] if data[0] == 0x80 else relay._payload(data)
+            self.inband.feed(decode(payload, self.codec))
+
+    def _update_inband(self) -> None:
+        want = self.inband_forced
+        if want is None:  # automatic: only when there is no telephone-event
+            want = self.negotiated is not None and self.negotiated.telephone_event_pt is None
+        if want and self.inband is None:
+            self.inband = InbandDetector(self._digit)
+        elif not want:
+            self.inband = None
+        self.refresh_sink()
 
     def _digit(self, digit: DtmfDigit) -> None:
         if self.on_dtmf is not None:
@@ -72,6 +110,7 @@ class MediaLeg(relay.RtpEndpoint):
         self.ptime = negotiated.ptime
         self.send_enabled = negotiated.direction in ("sendrecv", "sendonly")
         self.expect_remote(negotiated.remote)
+        self._update_inband()
 
     @property
     def on_hold(self) -> bool:
@@ -170,7 +209,8 @@ class MediaEngine:
             self._stop_playback(leg)
             if leg.peer is not None and leg.peer not in (a, b):
                 self.unbridge(leg)
-            leg.sink = None
+            leg.listen_recorder = None
+            leg.refresh_sink()
         relay.connect(a, b, self.continuity)
         a.mode = b.mode = LegMode.RELAY
         if recorder is not None:
@@ -202,8 +242,9 @@ class MediaEngine:
             if leg.recorder is recorder:
                 leg.recorder = None
                 leg.tap = None
-                if leg.sink == recorder.feed:
-                    leg.sink = None
+            if leg.listen_recorder is recorder:
+                leg.listen_recorder = None
+                leg.refresh_sink()
         return recorder.close()
 
     def play(self, leg: MediaLeg, source: AudioSource, loop: bool = False,
@@ -267,10 +308,15 @@ class MediaEngine:
         if recorder is not None:
             self.recorders.add(recorder)
             leg.recorder = recorder
-            leg.sink = recorder.feed
             leg.tap_channel = 0
-        else:
-            leg.sink = None
+        leg.listen_recorder = recorder
+        leg.refresh_sink()
+
+    def inband_dtmf(self, leg: MediaLeg, enabled: bool | None) -> None:
+        """Force in-band DTMF detection on or off; None = automatic (on when the peer
+        negotiated no telephone-event). It runs only while the leg is not bridged."""
+        leg.inband_forced = enabled
+        leg._update_inband()
 
     # -- DTMF ----------------------------------------------------------------------------
     def info_dtmf(self, leg: MediaLeg, body: str | bytes,
