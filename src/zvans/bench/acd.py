@@ -9,7 +9,9 @@ Two phases, so that the figures are the engine's alone:
 2. **Replay.** A fresh engine with the same setup replays the trace command by command.
    The engine is deterministic, so it makes exactly the same decisions; the warm-up part of
    the trace (agents filling up to the target load) is replayed untimed, the rest is timed.
-   Nothing else runs in the timed loop: no random numbers, no simulated world.
+   Nothing else runs in the timed loop: no random numbers, no simulated world. The replay
+   is repeated (``repeats``, default 3) and the fastest one reported, as ``timeit`` does:
+   on a shared machine the slower runs measure the neighbours.
 
 Figures (of the timed replay):
 * ``decisions_per_s``: routing decisions (Ring, StartCallback, Overflow, ToVoicemail) per
@@ -189,29 +191,16 @@ def _record(
     return trace, measured_from if measured_from is not None else len(trace)
 
 
-def run(
-    agents: int = 10_000,
-    queues: int = 500,
-    skills_per_agent: int = 5,
-    seconds: float = 10.0,
-    load: float = 0.95,
-    aht_s: float = 180.0,
-    patience_s: float = 120.0,
-    reject_share: float = 0.02,
-    pause_share: float = 0.01,
-    seed: int = 1,
-    warmup_s: float = 900.0,
-    strategy: str = "longest_idle",
-) -> dict[str, object]:
-    """Record about ``seconds`` of wall time of traffic, replay it timed, return figures."""
-    t_setup = time.perf_counter()
-    engine, clock, cum = _build(agents, queues, skills_per_agent, strategy, seed)
-    setup_s = time.perf_counter() - t_setup
-    trace, start = _record(
-        engine, clock, cum, random.Random(seed + 1), seconds, warmup_s, load, aht_s,
-        patience_s, reject_share, pause_share, agents,
-    )  # fmt: skip
-    del engine
+def _replay(
+    trace: list[Command],
+    start: int,
+    agents: int,
+    queues: int,
+    skills_per_agent: int,
+    strategy: str,
+    seed: int,
+) -> tuple[float, float, list[int], list[int], int, float]:
+    """Replay on a fresh engine: warm-up untimed, then timed command by command."""
     replay, rclock, _ = _build(agents, queues, skills_per_agent, strategy, seed)
     methods: dict[str, Callable[..., Outcome]] = {
         name: getattr(replay, name) for name in {c[1] for c in trace}
@@ -219,7 +208,6 @@ def run(
     for t, name, args in trace[:start]:
         rclock.set(t)
         methods[name](*args)
-
     gc.collect()
     gc.freeze()  # long-lived objects stay out of every later collection, as in a server
     lat_all: list[int] = []
@@ -249,6 +237,43 @@ def run(
     gc.unfreeze()
     lat_routing.sort()
     lat_all.sort()
+    return cpu_s, wall_s, lat_routing, lat_all, routing, load_start
+
+
+def run(
+    agents: int = 10_000,
+    queues: int = 500,
+    skills_per_agent: int = 5,
+    seconds: float = 10.0,
+    load: float = 0.95,
+    aht_s: float = 180.0,
+    patience_s: float = 120.0,
+    reject_share: float = 0.02,
+    pause_share: float = 0.01,
+    seed: int = 1,
+    warmup_s: float = 900.0,
+    strategy: str = "longest_idle",
+    repeats: int = 3,
+) -> dict[str, object]:
+    """Record about ``seconds`` of wall time of traffic, replay it timed ``repeats`` times
+    (each on a fresh engine), return the figures of the fastest replay."""
+    t_setup = time.perf_counter()
+    engine, clock, cum = _build(agents, queues, skills_per_agent, strategy, seed)
+    setup_s = time.perf_counter() - t_setup
+    trace, start = _record(
+        engine, clock, cum, random.Random(seed + 1), seconds, warmup_s, load, aht_s,
+        patience_s, reject_share, pause_share, agents,
+    )  # fmt: skip
+    del engine
+    best: tuple[float, float, list[int], list[int], int, float] | None = None
+    cpu_runs: list[float] = []
+    for _ in range(max(1, repeats)):
+        run_ = _replay(trace, start, agents, queues, skills_per_agent, strategy, seed)
+        cpu_runs.append(run_[0])
+        if best is None or run_[0] < best[0]:
+            best = run_
+    assert best is not None
+    cpu_s, wall_s, lat_routing, lat_all, routing, load_start = best
     commands = len(trace) - start
     return {
         "agents": agents,
@@ -267,6 +292,7 @@ def run(
         "p99_all_us": _percentile(lat_all, 0.99),
         "max_us": lat_all[-1] / 1000.0 if lat_all else None,
         "cpu_s": cpu_s,
+        "cpu_s_all_replays": cpu_runs,
         "wall_s": wall_s,
         "simulated_s": trace[-1][0] - trace[start][0] if commands else 0.0,
         "warmup_s": warmup_s,
