@@ -14,6 +14,7 @@ from zvans.store.models import (
     NO_AGENT_ACTIONS,
     STRATEGIES,
     Did,
+    Holiday,
     PauseReason,
     Queue,
     SkillLevel,
@@ -417,3 +418,35 @@ def set_skill_matrix(
             changes.append((user_id, queue_id, old, level))
     session.flush()
     return changes
+
+
+def list_holidays(session: Session, org_id: int) -> list[Holiday]:
+    return list(session.scalars(
+        select(Holiday).where(Holiday.org_id == org_id).order_by(Holiday.day)))
+
+
+def add_holiday(session: Session, org_id: int, day: str, name: str = "") -> Holiday:
+    """An organisation-wide public holiday: every queue with opening hours is closed."""
+    from datetime import date
+
+    try:
+        parsed = date.fromisoformat(day.strip())
+    except ValueError:
+        raise InvalidInput("day", "Write the date as YYYY-MM-DD.") from None
+    name = validate.text(name, "name", max_len=100)
+    if session.scalar(select(Holiday.id).where(Holiday.org_id == org_id,
+                                               Holiday.day == parsed)):
+        raise Conflict("This date is already a holiday.", code="duplicate-holiday", field="day")
+    row = Holiday(org_id=org_id, day=parsed, name=name)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def delete_holiday(session: Session, org_id: int, holiday_id: int) -> Holiday:
+    row = session.get(Holiday, holiday_id)
+    if row is None or row.org_id != org_id:
+        raise NotFound(f"No holiday {holiday_id}.", code="no-such-holiday")
+    session.delete(row)
+    session.flush()
+    return row

@@ -452,6 +452,47 @@ def test_skills_json_api(web: Web) -> None:
     assert cc(web).agent_view(web.org_id(), karlis)["queues"][str(qid)] == 3
 
 
+def test_public_holidays_close_the_queues_at_once(web: Web) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from zvans.store.models import Event, Holiday
+
+    org_id = web.org_id()
+    with web.z.sessions.begin() as s:
+        q = s.scalar(select(Queue).where(Queue.name == "Lithuanian"))
+        assert q is not None
+        catalog.update_queue(s, q, business_hours={
+            d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")})
+        qid = q.id
+    center = cc(web)
+    center.reload(org_id)
+
+    def outcome(call: int) -> set[str]:
+        with web.z.sessions() as s:
+            return set(s.scalars(select(Event.type).where(Event.interaction_id == call)))
+
+    assert "enqueued" in outcome(center.call_arrived(org_id, qid, "+37120000011"))
+    today = datetime.now(ZoneInfo("Europe/Riga")).date().isoformat()
+    c, tok = admin(web)
+    for bad, message in (("24.12.2026", "YYYY-MM-DD"), ("", "YYYY-MM-DD")):
+        r = c.post("/admin/holidays", data={"csrf_token": tok, "day": bad, "name": "x"})
+        assert r.status_code == 422 and message in field_error(r.text, "day")
+    r = c.post("/admin/holidays", data={"csrf_token": tok, "day": today, "name": "Test day"},
+               follow_redirects=False)
+    assert r.status_code == 303
+    r = c.post("/admin/holidays", data={"csrf_token": tok, "day": today, "name": "Again"})
+    assert r.status_code == 422 and field_error(r.text, "day")
+    assert "Test day" in c.get("/admin/holidays").text
+    assert "out_of_hours" in outcome(center.call_arrived(org_id, qid, "+37120000012"))
+    with web.z.sessions() as s:
+        hid = s.scalar(select(Holiday.id))
+    r = c.post(f"/admin/holidays/{hid}/delete", data={"csrf_token": tok}, follow_redirects=False)
+    assert r.status_code == 303
+    assert "enqueued" in outcome(center.call_arrived(org_id, qid, "+37120000013"))
+    assert audit_count(web, "holiday.add") == 1 and audit_count(web, "holiday.delete") == 1
+
+
 # --- pause reasons -------------------------------------------------------------------------
 
 def test_pause_reasons_add_edit_deactivate_live(web: Web) -> None:

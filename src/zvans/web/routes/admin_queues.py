@@ -418,3 +418,53 @@ def api_skills_set(cells: list[SkillCell], actor: SessionUser = Depends(admin_on
     changes = save_matrix(session, actor, matrix)
     commit_and_reload(z, session, actor.org_id)
     return {"changes": changes}
+
+
+# --- organisation-wide public holidays -----------------------------------------------------
+
+def _holidays_page(request: Request, session: Session, actor: SessionUser,
+                   values: dict[str, str], errors: dict[str, str],
+                   status_code: int = 200) -> Response:
+    return render(request, "admin/holidays.html", {
+        "active": "admin", "section": "holidays", "values": values, "errors": errors,
+        "holidays": catalog.list_holidays(session, actor.org_id),
+        "flashes": take_flashes(request)}, status_code=status_code)
+
+
+@router.get("/admin/holidays", include_in_schema=False)
+def holidays_page(request: Request, actor: SessionUser = Depends(admin_only),
+                  session: Session = Depends(db_session)) -> Response:
+    return _holidays_page(request, session, actor, {}, {})
+
+
+@router.post("/admin/holidays", include_in_schema=False, dependencies=[Depends(csrf_protect)])
+async def holiday_add(request: Request, actor: SessionUser = Depends(admin_only),
+                      session: Session = Depends(db_session),
+                      z: Zvans = Depends(get_zvans)) -> Response:
+    data = await form_data(request)
+    _ = translator(request)
+    try:
+        row = catalog.add_holiday(session, actor.org_id, data.get("day", ""),
+                                  data.get("name", ""))
+        record(session, actor, "holiday.add", f"holiday:{row.id}", day=row.day.isoformat(),
+               name=row.name)
+        commit_and_reload(z, session, actor.org_id)
+    except ZvansError as exc:
+        session.rollback()
+        return _holidays_page(request, session, actor, data, errors_of(exc, _),
+                              status_code=422)
+    flash(request, _("Holiday saved."))
+    return RedirectResponse("/admin/holidays", status_code=303)
+
+
+@router.post("/admin/holidays/{holiday_id}/delete", include_in_schema=False,
+             dependencies=[Depends(csrf_protect)])
+def holiday_delete(holiday_id: int, request: Request, actor: SessionUser = Depends(admin_only),
+                   session: Session = Depends(db_session),
+                   z: Zvans = Depends(get_zvans)) -> Response:
+    row = catalog.delete_holiday(session, actor.org_id, holiday_id)
+    record(session, actor, "holiday.delete", f"holiday:{holiday_id}", day=row.day.isoformat(),
+           name=row.name)
+    commit_and_reload(z, session, actor.org_id)
+    flash(request, translator(request)("Holiday deleted."))
+    return RedirectResponse("/admin/holidays", status_code=303)
