@@ -53,7 +53,7 @@ class SippResult:
 
 async def run_sipp(
     scenario: str,
-    port: int,
+    port: int | None,
     tmp_path: Path,
     *,
     transport: str = "u1",
@@ -62,39 +62,50 @@ async def run_sipp(
     password: str | None = None,
     timeout: float = 60.0,
     extra: tuple[str, ...] = (),
+    local_port: int | None = None,
 ) -> SippResult:
-    """Run one sipp call to 127.0.0.1:port; kill it (by its own PID) if it overstays."""
+    """Run one sipp call to 127.0.0.1:port (``port=None``: sipp waits as a UAS on
+    ``local_port``); kill it (by its own PID) if it overstays."""
+    proc, local, files = await start_sipp(
+        scenario,
+        port,
+        tmp_path,
+        transport=transport,
+        service=service,
+        user=user,
+        password=password,
+        timeout=timeout,
+        extra=extra,
+        local_port=local_port,
+    )
+    return await finish_sipp(proc, local, files, timeout)
+
+
+async def start_sipp(
+    scenario: str,
+    port: int | None,
+    tmp_path: Path,
+    *,
+    transport: str = "u1",
+    service: str = "zvans",
+    user: str | None = None,
+    password: str | None = None,
+    timeout: float = 60.0,
+    extra: tuple[str, ...] = (),
+    local_port: int | None = None,
+) -> tuple[asyncio.subprocess.Process, int, tuple[Path, Path]]:
     assert SIPP is not None
-    local = free_port()
+    local = local_port or free_port()
     name = Path(scenario).stem
     msg_file = tmp_path / f"{name}-{local}-messages.log"
     err_file = tmp_path / f"{name}-{local}-errors.log"
-    args = [
-        SIPP,
-        f"127.0.0.1:{port}",
-        "-sf",
-        str(SCENARIOS / scenario),
-        "-m",
-        "1",
-        "-i",
-        "127.0.0.1",
-        "-p",
-        str(local),
-        "-t",
-        transport,
-        "-s",
-        service,
-        "-nostdin",
-        "-timeout",
-        f"{int(timeout) - 5}s",
-        "-timeout_error",
-        "-trace_msg",
-        "-message_file",
-        str(msg_file),
-        "-trace_err",
-        "-error_file",
-        str(err_file),
-    ]
+    args = [SIPP] if port is None else [SIPP, f"127.0.0.1:{port}"]
+    args += [
+        "-sf", str(SCENARIOS / scenario), "-m", "1", "-i", "127.0.0.1", "-p", str(local),
+        "-t", transport, "-s", service, "-nostdin", "-timeout", f"{int(timeout) - 5}s",
+        "-timeout_error", "-trace_msg", "-message_file", str(msg_file),
+        "-trace_err", "-error_file", str(err_file),
+    ]  # fmt: skip
     args += list(extra)
     if user is not None:
         args += ["-au", user]
@@ -106,6 +117,13 @@ async def run_sipp(
         stderr=asyncio.subprocess.PIPE,
         stdin=asyncio.subprocess.DEVNULL,
     )
+    return proc, local, (msg_file, err_file)
+
+
+async def finish_sipp(
+    proc: asyncio.subprocess.Process, local: int, files: tuple[Path, Path], timeout: float
+) -> SippResult:
+    msg_file, err_file = files
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
     except TimeoutError:

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.integration.sip.support import run, run_sipp, wait_until
+from tests.integration.sip.support import (
+    finish_sipp,
+    free_port,
+    run,
+    run_sipp,
+    start_sipp,
+    wait_until,
+)
 from zvans.telephony.sip import (
     Credentials,
     DigestServer,
     IncomingCall,
+    Peer,
     Registrar,
     Response,
     SipStack,
@@ -152,3 +160,39 @@ def test_unauthenticated_invite_to_external_number_is_refused(tmp_path: Path, ca
         "toll-fraud guard" in r.message and "0037129999999" in r.getMessage()
         for r in caplog.records
     )
+
+
+def test_outgoing_call_follows_contact_and_record_route(tmp_path: Path) -> None:
+    """Zvans calls sipp; ACK and BYE must use the 200's Contact and the route set."""
+
+    async def main() -> None:
+        stack = SipStack(StackConfig(udp_port=0, tcp_port=None))
+        await stack.start()
+        uas_port = free_port()
+        proc, local, files = await start_sipp(
+            "uas_route_set.xml", None, tmp_path, local_port=uas_port
+        )
+        try:
+            # the Request-URI names a dead port; only the first hop goes to sipp (if sipp
+            # is still binding its socket, timer A's retransmission covers it)
+            leg = await stack.invite(
+                "sip:agent@127.0.0.1:9",
+                from_uri="sip:queue@zvans.test",
+                body=SDP,
+                peer=Peer("UDP", "127.0.0.1", uas_port),
+            )
+            assert (await leg.final()).status == 200
+            assert leg.dialog is not None
+            assert [r.uri.params.get("proxy") for r in leg.dialog.route_set] == ["two", "one"]
+            await leg.confirmed.wait()
+            bye = await leg.bye()
+            assert bye.status == 200
+            res = await finish_sipp(proc, local, files, 60)
+            assert res.ok, res.explain()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            await stack.stop()
+
+    run(main)
