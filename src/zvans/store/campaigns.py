@@ -110,7 +110,7 @@ def normalise_result_codes(items: Iterable[Any]) -> list[dict[str, Any]]:
     seen: set[str] = set()
     for item in items:
         if not isinstance(item, dict):
-            raise InvalidInput("result_codes", "Each result code needs a code and a name.")
+            raise InvalidInput("result_codes", _("Each result code needs a code and a name."))
         code = validate.code(str(item.get("code", "")), "result_codes")
         if code in seen:
             raise InvalidInput("result_codes", f"Result code {code} is listed twice.")
@@ -118,7 +118,7 @@ def normalise_result_codes(items: Iterable[Any]) -> list[dict[str, Any]]:
         name = validate.text(str(item.get("name") or code), "result_codes", max_len=100)
         out.append({"code": code, "name": name, "retry": bool(item.get("retry", False))})
     if not out:
-        raise InvalidInput("result_codes", "A campaign needs at least one result code.")
+        raise InvalidInput("result_codes", _("A campaign needs at least one result code."))
     if len(out) > MAX_RESULT_CODES:
         raise InvalidInput("result_codes",
                            f"A campaign may have at most {MAX_RESULT_CODES} result codes.")
@@ -148,10 +148,10 @@ def _queue(session: Session, org_id: int, queue_id: Any) -> Queue:
     try:
         qid = int(queue_id)
     except (TypeError, ValueError):
-        raise InvalidInput("queue_id", "Choose a queue.") from None
+        raise InvalidInput("queue_id", _("Choose a queue.")) from None
     queue = session.get(Queue, qid)
     if queue is None or queue.org_id != org_id:
-        raise InvalidInput("queue_id", "Choose a queue.")
+        raise InvalidInput("queue_id", _("Choose a queue."))
     return queue
 
 
@@ -167,14 +167,14 @@ def create_campaign(
     exists = session.scalar(select(Campaign.id).where(
         Campaign.org_id == org_id, Campaign.name == clean_name))
     if exists is not None:
-        raise InvalidInput("name", "A campaign with this name already exists.")
+        raise InvalidInput("name", _("A campaign with this name already exists."))
     row = Campaign(org_id=org_id, name=clean_name, queue_id=queue.id, created_by=created_by,
                    state="draft", result_codes=codes, max_attempts=attempts)
     session.add(row)
     try:
         session.flush()
     except IntegrityError:  # created by someone else meanwhile; the caller rolls back
-        raise Conflict("A campaign with this name already exists.",
+        raise Conflict(_("A campaign with this name already exists."),
                        code="campaign-exists") from None
     return row
 
@@ -184,13 +184,13 @@ def update_campaign(
     result_codes: Iterable[Any] | None = None, max_attempts: Any = None,
 ) -> Campaign:
     if row.state == "finished":
-        raise Conflict("This campaign is finished and cannot be changed.",
+        raise Conflict(_("This campaign is finished and cannot be changed."),
                        code="campaign-finished")
     if name is not None:
         clean = validate.text(name, "name", required=True, max_len=100)
         if clean != row.name and session.scalar(select(Campaign.id).where(
                 Campaign.org_id == row.org_id, Campaign.name == clean)) is not None:
-            raise InvalidInput("name", "A campaign with this name already exists.")
+            raise InvalidInput("name", _("A campaign with this name already exists."))
         row.name = clean
     if queue_id is not None:
         row.queue_id = _queue(session, row.org_id, queue_id).id
@@ -452,7 +452,7 @@ def import_csv(session: Session, campaign: Campaign, raw: bytes, *,
     is added. With ``valid_only`` the good rows are added and the report lists the rest.
     """
     if campaign.state == "finished":
-        raise Conflict("This campaign is finished: contacts cannot be added.",
+        raise Conflict(_("This campaign is finished: contacts cannot be added."),
                        code="campaign-finished")
     rows, report = parse_csv(raw)
     existing = set(session.scalars(select(CampaignContact.phone).where(
@@ -481,8 +481,8 @@ def import_csv(session: Session, campaign: Campaign, raw: bytes, *,
     try:
         session.flush()
     except IntegrityError:  # another upload added the same number meanwhile
-        raise Conflict("Another upload added some of these numbers at the same time. "
-                       "Upload the file again.", code="campaign-contact-exists") from None
+        raise Conflict(_("Another upload added some of these numbers at the same time. "
+                         "Upload the file again."), code="campaign-contact-exists") from None
     report.imported = len(good)
     campaign.updated_at = now
     return report
@@ -505,7 +505,7 @@ def _agent_ids(session: Session, org_id: int, agent_ids: Iterable[Any]) -> list[
         try:
             uid = int(value)
         except (TypeError, ValueError):
-            raise InvalidInput("agent_ids", "Choose agents from the list.") from None
+            raise InvalidInput("agent_ids", _("Choose agents from the list.")) from None
         if uid not in allowed:
             raise InvalidInput("agent_ids", f"User {uid} is not an agent of this "
                                             "organisation.", code="no-such-agent")
@@ -525,14 +525,14 @@ def assign(
     failed never move. ``contact_ids`` limits the change to those contacts.
     Returns {agent_id: contacts newly given}."""
     if campaign.state == "finished":
-        raise Conflict("This campaign is finished.", code="campaign-finished")
+        raise Conflict(_("This campaign is finished."), code="campaign-finished")
     if agent_ids is None:
         agents = [u.id for u in eligible_agents(session, campaign.org_id)
                   if u.role == "agent"]
     else:
         agents = _agent_ids(session, campaign.org_id, agent_ids)
     if not agents:
-        raise InvalidInput("agent_ids", "Choose at least one agent.")
+        raise InvalidInput("agent_ids", _("Choose at least one agent."))
     query = select(CampaignContact.id).where(
         CampaignContact.campaign_id == campaign.id, CampaignContact.state == "pending")
     if not reassign:
@@ -543,7 +543,7 @@ def assign(
             try:
                 wanted.append(int(value))
             except (TypeError, ValueError):
-                raise InvalidInput("contact_ids", "Contact ids must be numbers.") from None
+                raise InvalidInput("contact_ids", _("Contact ids must be numbers.")) from None
         query = query.where(CampaignContact.id.in_(wanted))
     ids = list(session.scalars(query.order_by(CampaignContact.id)))
     load = dict.fromkeys(agents, 0)
@@ -593,7 +593,7 @@ def my_contact(session: Session, org_id: int, user_id: int, contact_id: int
     if row.agent_id != user_id:
         raise NotFound(f"No campaign contact {contact_id}.", code="no-such-contact")
     if row.state != "in_progress":
-        raise Conflict("This contact is not open: take the next contact.",
+        raise Conflict(_("This contact is not open: take the next contact."),
                        code="contact-not-open")
     return row
 
@@ -612,7 +612,7 @@ def claim_next(session: Session, campaign: Campaign, user_id: int) -> CampaignCo
     Untried contacts come first, then by last change (a skipped or retried contact goes to
     the end), then in file order. None when nothing is left."""
     if campaign.state != "active":
-        raise Conflict("This campaign is not active.", code="campaign-not-active",
+        raise Conflict(_("This campaign is not active."), code="campaign-not-active",
                        state=campaign.state)
     held = current_contact(session, campaign, user_id)
     if held is not None:
@@ -640,13 +640,13 @@ def claim_next(session: Session, campaign: Campaign, user_id: int) -> CampaignCo
             row = session.get(CampaignContact, candidate, populate_existing=True)
             assert row is not None
             return row
-    raise Conflict("Many agents are taking contacts at once; try again.", code="busy")
+    raise Conflict(_("Many agents are taking contacts at once; try again."), code="busy")
 
 
 def release(session: Session, row: CampaignContact) -> CampaignContact:
     """Put a held contact back (it stays assigned to the same agent)."""
     if row.state != "in_progress":
-        raise Conflict("This contact is not open.", code="contact-not-open")
+        raise Conflict(_("This contact is not open."), code="contact-not-open")
     row.state = "pending"
     row.locked_at = None
     row.updated_at = utcnow()
@@ -667,7 +667,7 @@ def record_call(session: Session, campaign: Campaign, row: CampaignContact, user
     """The outgoing interaction and its ``arrived`` event (direction out), in the caller's
     transaction. Telephony is asked to dial only after this commits."""
     if campaign.state != "active":
-        raise Conflict("This campaign is not active.", code="campaign-not-active",
+        raise Conflict(_("This campaign is not active."), code="campaign-not-active",
                        state=campaign.state)
     now = at or utcnow()
     caller = caller_id_of(session, campaign.queue_id)
@@ -705,8 +705,8 @@ def dial(telephony: Any, org_id: int, user_id: int, started: CallStarted) -> Any
     one interaction, not two. Raises ``TelephonyNotRunning`` without telephony."""
     if telephony is None or not hasattr(telephony, "click_to_call"):
         raise TelephonyNotRunning(
-            "Telephony is not running, so Zvans cannot dial. Call the number from your "
-            "phone, then save the result.", interaction_id=started.interaction_id)
+            _("Telephony is not running, so Zvans cannot dial. Call the number from your "
+              "phone, then save the result."), interaction_id=started.interaction_id)
     fn = telephony.click_to_call
     kwargs: dict[str, Any] = {}
     try:
@@ -725,10 +725,10 @@ def set_result(session: Session, campaign: Campaign, row: CampaignContact, resul
     attempts remain (failed when they run out)."""
     codes = result_code_map(campaign)
     if result_code not in codes:
-        raise InvalidInput("result_code", "Choose a result from the list.",
+        raise InvalidInput("result_code", _("Choose a result from the list."),
                            code="no-such-result-code")
     if row.state != "in_progress":
-        raise Conflict("This contact is not open.", code="contact-not-open")
+        raise Conflict(_("This contact is not open."), code="contact-not-open")
     row.result_code = result_code
     row.comment = validate.text(comment, "comment", max_len=2000)
     if codes[result_code].get("retry"):

@@ -154,8 +154,8 @@ def _form_page(request: Request, session: Session, user: SessionUser, values: di
 @router.get("/campaigns/new", include_in_schema=False)
 def campaign_new(request: Request, user: SessionUser = Depends(MANAGERS),
                  session: Session = Depends(db_session)) -> Response:
-    tr = translator(request)
-    defaults = [{**c, "name": tr(c["name"])} for c in cs.DEFAULT_RESULT_CODES]
+    _ = translator(request)
+    defaults = [{**c, "name": _(c["name"])} for c in cs.DEFAULT_RESULT_CODES]
     return _form_page(request, session, user, {
         "name": "", "queue_id": "", "max_attempts": 3,
         "result_codes": cs.format_result_codes(defaults)}, {})
@@ -166,7 +166,7 @@ async def campaign_create(request: Request, user: SessionUser = Depends(MANAGERS
                           session: Session = Depends(db_session)) -> Response:
     form = await request.form()
     values = {k: v for k, v in form.items() if isinstance(v, str)}
-    tr = translator(request)
+    _ = translator(request)
     try:
         codes = cs.parse_result_codes(values.get("result_codes", ""))
         row = cs.create_campaign(session, user.org_id, user.id, name=values.get("name", ""),
@@ -177,9 +177,9 @@ async def campaign_create(request: Request, user: SessionUser = Depends(MANAGERS
     except ZvansError as exc:
         session.rollback()
         field = str(exc.details.get("field") or "_form")
-        return _form_page(request, session, user, values, {field: tr(exc.message)},
+        return _form_page(request, session, user, values, {field: _(exc.message)},
                           status_code=422)
-    flash(request, tr("Campaign %(name)s created. Upload its contacts next.")
+    flash(request, _("Campaign %(name)s created. Upload its contacts next.")
           % {"name": row.name})
     return RedirectResponse(f"/campaigns/{row.id}", status_code=303)
 
@@ -202,7 +202,7 @@ async def campaign_edit_submit(campaign_id: int, request: Request,
     row = cs.get_campaign(session, user.org_id, campaign_id)
     form = await request.form()
     values = {k: v for k, v in form.items() if isinstance(v, str)}
-    tr = translator(request)
+    _ = translator(request)
     try:
         before = cs.campaign_view(row)
         cs.update_campaign(session, row, name=values.get("name", ""),
@@ -214,9 +214,9 @@ async def campaign_edit_submit(campaign_id: int, request: Request,
     except ZvansError as exc:
         session.rollback()
         field = str(exc.details.get("field") or "_form")
-        return _form_page(request, session, user, values, {field: tr(exc.message)},
+        return _form_page(request, session, user, values, {field: _(exc.message)},
                           status_code=422, campaign_id=campaign_id)
-    flash(request, tr("Campaign %(name)s saved.") % {"name": row.name})
+    flash(request, _("Campaign %(name)s saved.") % {"name": row.name})
     return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
 
 
@@ -226,12 +226,12 @@ def _detail(request: Request, session: Session, user: SessionUser, campaign: Cam
             *, upload_report: dict[str, Any] | None = None,
             errors: dict[str, str] | None = None, status_code: int = 200,
             state_filter: str = "") -> Response:
-    tr = translator(request)
+    _ = translator(request)
     agents = cs.eligible_agents(session, user.org_id)
     names = {a.id: a.display_name for a in agents}
     if upload_report is not None:
         upload_report = {**upload_report, "errors": _translated_errors(
-            tr, upload_report.get("errors", []))}
+            _, upload_report.get("errors", []))}
     rows = cs.list_contacts(session, campaign, state=state_filter or None)
     return render(request, "campaigns/detail.html", {
         "active": "campaigns", "campaign": cs.campaign_view(campaign),
@@ -262,7 +262,7 @@ async def campaign_state(campaign_id: int, request: Request,
                          session: Session = Depends(db_session)) -> Response:
     campaign = cs.get_campaign(session, user.org_id, campaign_id)
     form = await request.form()
-    tr = translator(request)
+    _ = translator(request)
     try:
         before = campaign.state
         cs.set_state(session, campaign, str(form.get("state", "")))
@@ -270,10 +270,10 @@ async def campaign_state(campaign_id: int, request: Request,
         session.commit()
     except ZvansError as exc:
         session.rollback()
-        return _detail(request, session, user, campaign, errors={"state": tr(exc.message)},
+        return _detail(request, session, user, campaign, errors={"state": _(exc.message)},
                        status_code=422)
-    flash(request, tr("The campaign is now: %(state)s.") % {
-        "state": tr(STATE_NAMES[campaign.state])})
+    flash(request, _("The campaign is now: %(state)s.") % {
+        "state": _(STATE_NAMES[campaign.state])})
     return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
 
 
@@ -284,7 +284,7 @@ async def campaign_upload(campaign_id: int, request: Request,
                           session: Session = Depends(db_session)) -> Response:
     campaign = cs.get_campaign(session, user.org_id, campaign_id)
     form = await request.form()
-    tr = translator(request)
+    _ = translator(request)
     valid_only = form.get("valid_only") in ("1", "on", "true")
     try:
         raw = await _read_upload(request, form.get("file"))
@@ -301,11 +301,11 @@ async def campaign_upload(campaign_id: int, request: Request,
                        "message": exc.message}]
         return _detail(request, session, user, campaign, status_code=422,
                        upload_report={"imported": 0, "rejected": True, "errors": errors},
-                       errors={"file": tr("Nothing was imported.")})
+                       errors={"file": _("Nothing was imported.")})
     result = report.as_dict()
     if result["errors"]:
         return _detail(request, session, user, campaign, upload_report=result)
-    flash(request, tr("%(n)s contacts imported.") % {"n": report.imported})
+    flash(request, _("%(n)s contacts imported.") % {"n": report.imported})
     return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
 
 
@@ -316,7 +316,7 @@ async def campaign_assign(campaign_id: int, request: Request,
                           session: Session = Depends(db_session)) -> Response:
     campaign = cs.get_campaign(session, user.org_id, campaign_id)
     form = await request.form()
-    tr = translator(request)
+    _ = translator(request)
     chosen = [v for v in form.getlist("agent_ids") if isinstance(v, str)]
     everyone = form.get("mode") == "all"
     try:
@@ -329,8 +329,8 @@ async def campaign_assign(campaign_id: int, request: Request,
         session.rollback()
         campaign = cs.get_campaign(session, user.org_id, campaign_id)
         return _detail(request, session, user, campaign,
-                       errors={"assign": tr(exc.message)}, status_code=422)
-    flash(request, tr("%(n)s contacts assigned.") % {"n": sum(given.values())})
+                       errors={"assign": _(exc.message)}, status_code=422)
+    flash(request, _("%(n)s contacts assigned.") % {"n": sum(given.values())})
     return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
 
 
@@ -361,16 +361,16 @@ def work_page(campaign_id: int, request: Request, user: SessionUser = Depends(CA
 def work_next(campaign_id: int, request: Request, user: SessionUser = Depends(CALLERS),
               session: Session = Depends(db_session)) -> Response:
     campaign = cs.get_campaign(session, user.org_id, campaign_id)
-    tr = translator(request)
+    _ = translator(request)
     try:
         row = cs.claim_next(session, campaign, user.id)
         session.commit()
     except ZvansError as exc:
         session.rollback()
-        return _work(request, session, user, campaign, errors={"_form": tr(exc.message)},
+        return _work(request, session, user, campaign, errors={"_form": _(exc.message)},
                      status_code=exc.status)
     if row is None:
-        flash(request, tr("No contacts are left for you in this campaign."))
+        flash(request, _("No contacts are left for you in this campaign."))
     return RedirectResponse(f"/campaigns/{campaign_id}/work", status_code=303)
 
 
@@ -379,13 +379,13 @@ def work_next(campaign_id: int, request: Request, user: SessionUser = Depends(CA
 async def work_call(contact_id: int, request: Request, user: SessionUser = Depends(CALLERS),
                     z: Zvans = Depends(get_zvans)) -> Response:
     """The call button without JavaScript (the page's script uses the API instead)."""
-    tr = translator(request)
+    _ = translator(request)
     campaign_id = await run_in_threadpool(_campaign_of_contact, z, user, contact_id)
     try:
         result = await place_call(z, user, contact_id)
-        flash(request, tr("Calling %(number)s …") % {"number": result["number"]})
+        flash(request, _("Calling %(number)s …") % {"number": result["number"]})
     except ZvansError as exc:
-        flash(request, tr(exc.message), "error")
+        flash(request, _(exc.message), "error")
     return RedirectResponse(f"/campaigns/{campaign_id}/work", status_code=303)
 
 
@@ -401,7 +401,7 @@ async def work_result(contact_id: int, request: Request, user: SessionUser = Dep
     row = cs.my_contact(session, user.org_id, user.id, contact_id)
     campaign = cs.get_campaign(session, user.org_id, row.campaign_id)
     form = await request.form()
-    tr = translator(request)
+    _ = translator(request)
     try:
         cs.set_result(session, campaign, row, str(form.get("result_code", "")),
                       str(form.get("comment", "")))
@@ -412,11 +412,11 @@ async def work_result(contact_id: int, request: Request, user: SessionUser = Dep
         session.rollback()
         campaign = cs.get_campaign(session, user.org_id, row.campaign_id)
         return _work(request, session, user, campaign,
-                     errors={str(exc.details.get("field") or "_form"): tr(exc.message)},
+                     errors={str(exc.details.get("field") or "_form"): _(exc.message)},
                      status_code=422)
-    flash(request, tr("Result saved."))
+    flash(request, _("Result saved."))
     if following is None:
-        flash(request, tr("No contacts are left for you in this campaign."))
+        flash(request, _("No contacts are left for you in this campaign."))
     return RedirectResponse(f"/campaigns/{campaign.id}/work", status_code=303)
 
 
@@ -428,7 +428,8 @@ def work_skip(contact_id: int, request: Request, user: SessionUser = Depends(CAL
     campaign_id = row.campaign_id
     cs.release(session, row)
     session.commit()
-    flash(request, translator(request)("The contact was put back at the end of your list."))
+    _ = translator(request)
+    flash(request, _("The contact was put back at the end of your list."))
     return RedirectResponse(f"/campaigns/{campaign_id}/work", status_code=303)
 
 
