@@ -24,7 +24,8 @@ def _period_key(ctx: Context, dims: Dims, key: tuple[Any, ...]) -> tuple[Any, ..
 def calls(ctx: Context, entity: Dims) -> dict[tuple[Any, ...], dict[str, int]]:
     """Call facts keyed by (period, *entity ids)."""
     dims = _dims(ctx, entity)
-    p = rollup.plan(ctx.session, ctx.org_id, ctx.start, ctx.end, ctx.params.source)
+    p = rollup.plan(ctx.session, ctx.org_id, ctx.start, ctx.end, ctx.params.source,
+                     hours_needed="hour" in dims)
     raw = rollup.call_facts(ctx.session, ctx.org_id, p, dims, ctx.filters)
     out: dict[tuple[Any, ...], dict[str, int]] = {}
     for key, values in raw.items():
@@ -42,7 +43,8 @@ def agent_time(ctx: Context, *, by_agent: bool = True
                ) -> dict[tuple[Any, ...], dict[tuple[str, str], list[int]]]:
     """(period[, agent]) → {(kind, reason): [ms, starts]}."""
     dims = _dims(ctx, ("agent",) if by_agent else ())
-    p = rollup.plan(ctx.session, ctx.org_id, ctx.start, ctx.end, ctx.params.source)
+    p = rollup.plan(ctx.session, ctx.org_id, ctx.start, ctx.end, ctx.params.source,
+                     hours_needed="hour" in dims)
     raw = rollup.agent_time(ctx.session, ctx.org_id, p, dims, ctx.filters, ctx.now)
     out: dict[tuple[Any, ...], dict[tuple[str, str], list[int]]] = defaultdict(dict)
     for key, (ms, starts) in raw.items():
@@ -57,7 +59,8 @@ def agent_time(ctx: Context, *, by_agent: bool = True
 def ratings(ctx: Context, entity: Dims) -> dict[tuple[Any, ...], int]:
     """(period, *entity, channel, scale, rating) → count."""
     dims = _dims(ctx, entity)
-    p = rollup.plan(ctx.session, ctx.org_id, ctx.start, ctx.end, ctx.params.source)
+    p = rollup.plan(ctx.session, ctx.org_id, ctx.start, ctx.end, ctx.params.source,
+                     hours_needed="hour" in dims)
     raw = rollup.ratings(ctx.session, ctx.org_id, p, dims, ctx.filters)
     out: dict[tuple[Any, ...], int] = {}
     for key, n in raw.items():

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, delete, func, insert, select
+from sqlalchemy import ColumnElement, Table, delete, func, insert, literal, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from zvans.reports.facts import (
@@ -35,16 +35,23 @@ from zvans.reports.sql import parse_hour
 from zvans.store.models import (
     Event,
     Organisation,
+    ReportAgentDay,
     ReportAgentHour,
+    ReportCallDay,
     ReportCallHour,
+    ReportRatingDay,
     ReportRatingHour,
     ReportRollupState,
 )
-from zvans.store.types import utcnow
+from zvans.store.types import UTCDateTime, utcnow
 
 #: Only hours that ended at least this long ago are rolled up (late commits settle first).
 SETTLE = timedelta(minutes=5)
 CHUNK = timedelta(days=1)
+DAY = timedelta(days=1)
+#: (hourly table, daily table) pairs; a daily row is the sum of its day's hourly rows.
+PAIRS = ((ReportCallHour, ReportCallDay), (ReportAgentHour, ReportAgentDay),
+         (ReportRatingHour, ReportRatingDay))
 
 
 @dataclass
@@ -86,9 +93,11 @@ def catch_up(
     for _ in range(max_chunks):  # bounded: one transaction per chunk
         if start >= target:
             break
-        stop = min(start + chunk, target)
+        stop = min(start + chunk, floor_day(start) + DAY, target)
         with sessions.begin() as session:
             _roll(session, org_id, start, stop)
+            if stop == floor_day(stop) and stop > start:
+                _roll_day(session, org_id, stop - DAY)
             state = session.get(ReportRollupState, org_id, with_for_update=True)
             if state is None:
                 session.add(ReportRollupState(org_id=org_id, done_until=stop, updated_at=now))
@@ -118,9 +127,32 @@ def rebuild(sessions: sessionmaker[Session], org_id: int, *, now: datetime | Non
     """Forget the rollups of one organisation and roll everything up again (after a
     queue's SL threshold or short-abandon limit changed, or events were imported late)."""
     with sessions.begin() as session:
-        for table in (ReportCallHour, ReportAgentHour, ReportRatingHour, ReportRollupState):
-            session.execute(delete(table).where(table.org_id == org_id))
+        for pair in PAIRS:
+            for table in pair:
+                session.execute(delete(table).where(table.org_id == org_id))
+        session.execute(delete(ReportRollupState).where(ReportRollupState.org_id == org_id))
     return catch_up(sessions, org_id, now=now)
+
+
+def floor_day(value: datetime) -> datetime:
+    return value.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _roll_day(session: Session, org_id: int, day: datetime) -> None:
+    """Sum one complete UTC day of hourly rows into the daily tables (SQL only)."""
+    for hourly, daily in PAIRS:
+        h, d = cast(Table, hourly.__table__), cast(Table, daily.__table__)
+        session.execute(delete(daily).where(daily.org_id == org_id, daily.day == day))
+        keys = [c.name for c in h.primary_key.columns if c.name not in ("org_id", "hour")]
+        values = [c.name for c in h.columns if not c.primary_key]
+        cols: list[Any] = [h.c.org_id, literal(day, UTCDateTime()).label("day"),
+                           *(h.c[k] for k in keys)]
+        cols += [(func.max if v in MAX_COLUMNS else func.sum)(h.c[v]).label(v)
+                 for v in values]
+        sel = (select(*cols).where(h.c.org_id == org_id, h.c.hour >= day,
+                                   h.c.hour < day + DAY)
+               .group_by(h.c.org_id, *(h.c[k] for k in keys)))
+        session.execute(insert(d).from_select(["org_id", "day", *keys, *values], sel))
 
 
 def _roll(session: Session, org_id: int, start: datetime, stop: datetime) -> None:
@@ -152,27 +184,43 @@ def _roll(session: Session, org_id: int, start: datetime, stop: datetime) -> Non
 
 @dataclass(frozen=True)
 class Plan:
-    """Which part of [start, end) comes from rollups and which from the raw scan."""
+    """Which parts of [start, end) come from the daily rollups, the hourly rollups and the
+    raw scan. Daily rows are used only when no per-hour split is asked for."""
 
-    rollup: tuple[datetime, datetime] | None
+    hourly: tuple[tuple[datetime, datetime], ...]
     raw: tuple[datetime, datetime] | None
+    daily: tuple[tuple[datetime, datetime], ...] = ()
+
+    @property
+    def rollup(self) -> tuple[datetime, datetime] | None:  # kept for callers and tests
+        return self.hourly[0] if self.hourly else None
 
 
-def plan(session: Session, org_id: int, start: datetime, end: datetime, source: str) -> Plan:
+def plan(session: Session, org_id: int, start: datetime, end: datetime, source: str,
+         *, hours_needed: bool = True) -> Plan:
     if source == "raw":
-        return Plan(None, (start, end))
+        return Plan((), (start, end))
     done = done_until(session, org_id)
     aligned = floor_hour(start) == start and floor_hour(end) == end
     if done is None or not aligned or done <= start:
-        return Plan(None, (start, end))
-    if done >= end:
-        return Plan((start, end), None)
-    return Plan((start, done), (done, end))
+        return Plan((), (start, end))
+    r_end = min(end, done)
+    raw = (done, end) if done < end else None
+    d0 = floor_day(start) if floor_day(start) == start else floor_day(start) + DAY
+    d1 = floor_day(r_end)
+    if hours_needed or d1 <= d0:
+        return Plan(((start, r_end),), raw)
+    hourly = tuple(span for span in ((start, d0), (d1, r_end)) if span[1] > span[0])
+    return Plan(hourly, raw, ((d0, d1),))
 
 
 def _dim_cols(table: Any, dims: Dims) -> list[ColumnElement[Any]]:
     names = {"hour": "hour", "queue": "queue_id", "agent": "agent_id"}
     return [table.__table__.c[names[d]] for d in dims]
+
+
+def _spans(p: Plan, hourly: Any, daily: Any) -> list[tuple[Any, tuple[datetime, datetime]]]:
+    return [(hourly, span) for span in p.hourly] + [(daily, span) for span in p.daily]
 
 
 def _key(row: Sequence[Any], dims: Dims, extra: int = 0) -> tuple[Any, ...]:
@@ -184,7 +232,8 @@ def _key(row: Sequence[Any], dims: Dims, extra: int = 0) -> tuple[Any, ...]:
 
 def _filtered(stmt: Any, table: Any, org_id: int, span: tuple[datetime, datetime],
               filters: Filters, has_queue: bool = True) -> Any:
-    stmt = stmt.where(table.org_id == org_id, table.hour >= span[0], table.hour < span[1])
+    at = table.__table__.c["hour"] if "hour" in table.__table__.c else table.__table__.c["day"]
+    stmt = stmt.where(table.org_id == org_id, at >= span[0], at < span[1])
     if filters.queue_ids and has_queue:
         stmt = stmt.where(table.queue_id.in_(filters.queue_ids))
     if filters.agent_ids:
@@ -195,12 +244,12 @@ def _filtered(stmt: Any, table: Any, org_id: int, span: tuple[datetime, datetime
 def call_facts(session: Session, org_id: int, p: Plan, dims: Dims, filters: Filters
                ) -> dict[tuple[Any, ...], dict[str, int]]:
     out: dict[tuple[Any, ...], dict[str, int]] = {}
-    if p.rollup is not None:
-        keys = _dim_cols(ReportCallHour, dims)
+    for table, span in _spans(p, ReportCallHour, ReportCallDay):
+        keys = _dim_cols(table, dims)
         aggs = [(func.max if name in MAX_COLUMNS else func.sum)(
-            ReportCallHour.__table__.c[name]) for name in CALL_COLUMNS]
+            table.__table__.c[name]) for name in CALL_COLUMNS]
         stmt = select(*keys, *aggs)
-        stmt = _filtered(stmt, ReportCallHour, org_id, p.rollup, filters)
+        stmt = _filtered(stmt, table, org_id, span, filters)
         if keys:
             stmt = stmt.group_by(*keys)
         part: dict[tuple[Any, ...], dict[str, int]] = {}
@@ -219,12 +268,12 @@ def agent_time(session: Session, org_id: int, p: Plan, dims: Dims, filters: Filt
     """Key = kept dims among (hour, agent) + (kind, reason); value = [ms, starts]."""
     adims: Dims = tuple(d for d in dims if d in ("hour", "agent"))
     out: dict[tuple[Any, ...], list[int]] = {}
-    if p.rollup is not None:
-        keys = _dim_cols(ReportAgentHour, adims)
-        stmt = select(*keys, ReportAgentHour.kind, ReportAgentHour.reason,
-                      func.sum(ReportAgentHour.ms), func.sum(ReportAgentHour.starts))
-        stmt = _filtered(stmt, ReportAgentHour, org_id, p.rollup, filters, has_queue=False)
-        stmt = stmt.group_by(*keys, ReportAgentHour.kind, ReportAgentHour.reason)
+    for table, span in _spans(p, ReportAgentHour, ReportAgentDay):
+        keys = _dim_cols(table, adims)
+        stmt = select(*keys, table.kind, table.reason, func.sum(table.ms),
+                      func.sum(table.starts))
+        stmt = _filtered(stmt, table, org_id, span, filters, has_queue=False)
+        stmt = stmt.group_by(*keys, table.kind, table.reason)
         for row in session.execute(stmt):
             k = _key(row, adims, extra=2)
             acc = out.setdefault(k, [0, 0])
@@ -245,11 +294,10 @@ def ratings(session: Session, org_id: int, p: Plan, dims: Dims, filters: Filters
             ) -> dict[tuple[Any, ...], int]:
     """Key = dims + (channel, scale, rating); value = number of ratings."""
     out: dict[tuple[Any, ...], int] = {}
-    if p.rollup is not None:
-        t = ReportRatingHour
+    for t, span in _spans(p, ReportRatingHour, ReportRatingDay):
         keys = _dim_cols(t, dims)
         stmt = select(*keys, t.channel, t.scale, t.rating, func.sum(t.n))
-        stmt = _filtered(stmt, t, org_id, p.rollup, filters)
+        stmt = _filtered(stmt, t, org_id, span, filters)
         stmt = stmt.group_by(*keys, t.channel, t.scale, t.rating)
         for row in session.execute(stmt):
             k = _key(row, dims, extra=3)

@@ -529,6 +529,79 @@ class ReportRatingHour(Base):
     n: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class ReportCallDay(Base):
+    """``report_call_hour`` summed per UTC day (``day`` = 00:00 UTC), for long ranges."""
+
+    __tablename__ = "report_call_day"
+
+    org_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[datetime] = mapped_column(primary_key=True)
+    queue_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    calls_in: Mapped[int] = mapped_column(Integer, default=0)
+    chats_in: Mapped[int] = mapped_column(Integer, default=0)
+    emails_in: Mapped[int] = mapped_column(Integer, default=0)
+    offered: Mapped[int] = mapped_column(Integer, default=0)
+    answered: Mapped[int] = mapped_column(Integer, default=0)
+    answered_in_sl: Mapped[int] = mapped_column(Integer, default=0)
+    answered_wait_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    wait_le_5: Mapped[int] = mapped_column(Integer, default=0)
+    wait_le_15: Mapped[int] = mapped_column(Integer, default=0)
+    wait_le_30: Mapped[int] = mapped_column(Integer, default=0)
+    wait_le_60: Mapped[int] = mapped_column(Integer, default=0)
+    wait_le_120: Mapped[int] = mapped_column(Integer, default=0)
+    wait_gt_120: Mapped[int] = mapped_column(Integer, default=0)
+    wait_max_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    abandoned: Mapped[int] = mapped_column(Integer, default=0)
+    abandoned_short: Mapped[int] = mapped_column(Integer, default=0)
+    abandoned_wait_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    overflowed: Mapped[int] = mapped_column(Integer, default=0)
+    ring_no_answer: Mapped[int] = mapped_column(Integer, default=0)
+    callbacks_requested: Mapped[int] = mapped_column(Integer, default=0)
+    callbacks_made: Mapped[int] = mapped_column(Integer, default=0)
+    voicemails: Mapped[int] = mapped_column(Integer, default=0)
+    transferred: Mapped[int] = mapped_column(Integer, default=0)
+    talk_n: Mapped[int] = mapped_column(Integer, default=0)
+    talk_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    holds: Mapped[int] = mapped_column(Integer, default=0)
+    hold_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    wrapup_n: Mapped[int] = mapped_column(Integer, default=0)
+    wrapup_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    out_calls: Mapped[int] = mapped_column(Integer, default=0)
+    out_answered: Mapped[int] = mapped_column(Integer, default=0)
+    out_talk_n: Mapped[int] = mapped_column(Integer, default=0)
+    out_talk_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ReportAgentDay(Base):
+    """``report_agent_hour`` summed per UTC day."""
+
+    __tablename__ = "report_agent_day"
+
+    org_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[datetime] = mapped_column(primary_key=True)
+    agent_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    starts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReportRatingDay(Base):
+    """``report_rating_hour`` summed per UTC day."""
+
+    __tablename__ = "report_rating_day"
+
+    org_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[datetime] = mapped_column(primary_key=True)
+    queue_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    scale: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rating: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class ReportRollupState(Base):
     """How far the rollups are complete: every hour before ``done_until`` is rolled up."""
 

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import func, select
 
 from zvans import reports
 from zvans.app import Zvans
 from zvans.bench.reports import generate, setup_org
-from zvans.reports import ReportParams
+from zvans.reports import ReportParams, rollup
+from zvans.reports.params import local_range
 from zvans.store.db import append_event
+from zvans.store.models import ReportCallDay
 
 START = date(2026, 3, 1)
 DAYS = 31
@@ -67,6 +71,12 @@ def test_rollup_equals_raw_scan(zv: Zvans, month: int) -> None:
     # Rolled up until the middle of 2026-03-15 (a chunk boundary inside a pause).
     half = reports.catch_up(zv.sessions, month, now=datetime(2026, 3, 15, 13, 7, tzinfo=UTC))
     assert half.done_until == datetime(2026, 3, 15, 13, 0, tzinfo=UTC)
+    with zv.sessions() as session:
+        # The month total reads daily rows, edge hours, and the raw log after 13:00.
+        start, end = local_range(ZoneInfo("Europe/Riga"), *RANGES[0][:2])
+        p = rollup.plan(session, month, start, end, "auto", hours_needed=False)
+        assert p.daily and p.hourly and p.raw
+        assert session.scalar(select(func.count()).select_from(ReportCallDay)) > 0
     for r in RANGES:
         assert snapshot(zv, month, "auto", *r) == raw[r], r
     # Everything rolled up; a second run adds nothing (idempotent).

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 10:11:59.186438
+Create Date: 2026-11-24 10:31:26.844314
 """
 
 from collections.abc import Sequence
@@ -33,6 +33,19 @@ def upgrade() -> None:
         sa.UniqueConstraint("slug", name=op.f("uq_organisation_slug")),
     )
     op.create_table(
+        "report_agent_day",
+        sa.Column("org_id", sa.Integer(), nullable=False),
+        sa.Column("day", zvans.store.types.UTCDateTime(), nullable=False),
+        sa.Column("agent_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("reason", sa.String(length=32), nullable=False),
+        sa.Column("ms", sa.BigInteger(), nullable=False),
+        sa.Column("starts", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "org_id", "day", "agent_id", "kind", "reason", name=op.f("pk_report_agent_day")
+        ),
+    )
+    op.create_table(
         "report_agent_hour",
         sa.Column("org_id", sa.Integer(), nullable=False),
         sa.Column("hour", zvans.store.types.UTCDateTime(), nullable=False),
@@ -43,6 +56,49 @@ def upgrade() -> None:
         sa.Column("starts", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint(
             "org_id", "hour", "agent_id", "kind", "reason", name=op.f("pk_report_agent_hour")
+        ),
+    )
+    op.create_table(
+        "report_call_day",
+        sa.Column("org_id", sa.Integer(), nullable=False),
+        sa.Column("day", zvans.store.types.UTCDateTime(), nullable=False),
+        sa.Column("queue_id", sa.Integer(), nullable=False),
+        sa.Column("agent_id", sa.Integer(), nullable=False),
+        sa.Column("calls_in", sa.Integer(), nullable=False),
+        sa.Column("chats_in", sa.Integer(), nullable=False),
+        sa.Column("emails_in", sa.Integer(), nullable=False),
+        sa.Column("offered", sa.Integer(), nullable=False),
+        sa.Column("answered", sa.Integer(), nullable=False),
+        sa.Column("answered_in_sl", sa.Integer(), nullable=False),
+        sa.Column("answered_wait_ms", sa.BigInteger(), nullable=False),
+        sa.Column("wait_le_5", sa.Integer(), nullable=False),
+        sa.Column("wait_le_15", sa.Integer(), nullable=False),
+        sa.Column("wait_le_30", sa.Integer(), nullable=False),
+        sa.Column("wait_le_60", sa.Integer(), nullable=False),
+        sa.Column("wait_le_120", sa.Integer(), nullable=False),
+        sa.Column("wait_gt_120", sa.Integer(), nullable=False),
+        sa.Column("wait_max_ms", sa.BigInteger(), nullable=False),
+        sa.Column("abandoned", sa.Integer(), nullable=False),
+        sa.Column("abandoned_short", sa.Integer(), nullable=False),
+        sa.Column("abandoned_wait_ms", sa.BigInteger(), nullable=False),
+        sa.Column("overflowed", sa.Integer(), nullable=False),
+        sa.Column("ring_no_answer", sa.Integer(), nullable=False),
+        sa.Column("callbacks_requested", sa.Integer(), nullable=False),
+        sa.Column("callbacks_made", sa.Integer(), nullable=False),
+        sa.Column("voicemails", sa.Integer(), nullable=False),
+        sa.Column("transferred", sa.Integer(), nullable=False),
+        sa.Column("talk_n", sa.Integer(), nullable=False),
+        sa.Column("talk_ms", sa.BigInteger(), nullable=False),
+        sa.Column("holds", sa.Integer(), nullable=False),
+        sa.Column("hold_ms", sa.BigInteger(), nullable=False),
+        sa.Column("wrapup_n", sa.Integer(), nullable=False),
+        sa.Column("wrapup_ms", sa.BigInteger(), nullable=False),
+        sa.Column("out_calls", sa.Integer(), nullable=False),
+        sa.Column("out_answered", sa.Integer(), nullable=False),
+        sa.Column("out_talk_n", sa.Integer(), nullable=False),
+        sa.Column("out_talk_ms", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "org_id", "day", "queue_id", "agent_id", name=op.f("pk_report_call_day")
         ),
     )
     op.create_table(
@@ -86,6 +142,27 @@ def upgrade() -> None:
         sa.Column("out_talk_ms", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint(
             "org_id", "hour", "queue_id", "agent_id", name=op.f("pk_report_call_hour")
+        ),
+    )
+    op.create_table(
+        "report_rating_day",
+        sa.Column("org_id", sa.Integer(), nullable=False),
+        sa.Column("day", zvans.store.types.UTCDateTime(), nullable=False),
+        sa.Column("queue_id", sa.Integer(), nullable=False),
+        sa.Column("agent_id", sa.Integer(), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("scale", sa.Integer(), nullable=False),
+        sa.Column("rating", sa.Integer(), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "org_id",
+            "day",
+            "queue_id",
+            "agent_id",
+            "channel",
+            "scale",
+            "rating",
+            name=op.f("pk_report_rating_day"),
         ),
     )
     op.create_table(
@@ -769,7 +846,10 @@ def downgrade() -> None:
     op.drop_table("customer")
     op.drop_table("report_rollup_state")
     op.drop_table("report_rating_hour")
+    op.drop_table("report_rating_day")
     op.drop_table("report_call_hour")
+    op.drop_table("report_call_day")
     op.drop_table("report_agent_hour")
+    op.drop_table("report_agent_day")
     op.drop_table("organisation")
     # ### end Alembic commands ###
