@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .errors import SipParseError
 from .uri import NameAddr, SipUri, Via, is_token
@@ -97,8 +98,10 @@ REASONS = {
 }
 
 
+@lru_cache(maxsize=1024)
 def canonical_name(name: str) -> str:
-    """Long-form, conventionally cased header name (``i`` -> ``Call-ID``)."""
+    """Long-form, conventionally cased header name (``i`` -> ``Call-ID``).  Cached: it is
+    called for every header access, and a bounded LRU keeps junk names from growing it."""
     lower = name.lower()
     lower = COMPACT.get(lower, lower)
     pretty = PRETTY.get(lower)
@@ -109,6 +112,8 @@ def canonical_name(name: str) -> str:
 
 def split_list(value: str) -> list[str]:
     """Split a header value on commas outside quotes and angle brackets."""
+    if "," not in value:
+        return [value.strip()]
     parts: list[str] = []
     buf: list[str] = []
     depth = 0
