@@ -14,6 +14,7 @@ from .errors import (
     PromptError,
     SdpError,
 )
+from .mixer import Mixer
 from .player import Playback
 from .prompts import PHRASES, PromptCache, position_phrase
 from .recorder import Recorder
@@ -29,6 +30,7 @@ __all__ = [
     "MediaEngine",
     "MediaError",
     "MediaLeg",
+    "Mixer",
     "NoCommonCodec",
     "Playback",
     "PortsExhausted",

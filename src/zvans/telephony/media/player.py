@@ -66,6 +66,7 @@ class Playback:
         pt = self.payload_type
         start = loop.time()
         leg.resync_own(start)
+        leg.own_busy = self
         k = 0
         marker = True
         try:
@@ -87,6 +88,8 @@ class Playback:
                     break
         finally:
             self.stopped = True
+            if leg.own_busy is self:
+                leg.own_busy = None
 
     def stop(self) -> None:
         if self._task is not None and not self._task.done():

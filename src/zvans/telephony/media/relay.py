@@ -62,6 +62,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.tx_ts = int.from_bytes(os.urandom(4), "big")
         self.tx_own_used = False  # we have sent our own stream on this leg
         self.tx_own_time = 0.0
+        self.own_busy: object | None = None  # the playback sending on this leg right now
         # relay state
         self.peer: RtpEndpoint | None = None
         self.relay_tx = True  # the peer's packets may be sent to us (false while playing)

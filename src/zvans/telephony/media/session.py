@@ -30,6 +30,7 @@ from .dtmf import (
 )
 from .errors import DtmfError, MediaError
 from .g711 import Codec, decode
+from .mixer import Mixer
 from .player import Playback
 from .ports import PortAllocator
 from .recorder import Recorder
@@ -43,6 +44,7 @@ class LegMode(enum.Enum):
     PLAY = "play"
     RELAY = "relay"
     LISTEN = "listen"
+    CONFERENCE = "conference"
 
 
 class MediaLeg(relay.RtpEndpoint):
@@ -66,9 +68,12 @@ class MediaLeg(relay.RtpEndpoint):
         #: did not negotiate telephone-event, or set with MediaEngine.inband_dtmf()
         self.inband: InbandDetector | None = None
         self.inband_forced: bool | None = None
+        self.mixer: Mixer | None = None
 
     def refresh_sink(self) -> None:
         """What happens to received audio when the leg is not bridged."""
+        if self.mixer is not None:
+            return  # the conference owns the audio
         if self.inband is not None:
             self.sink = self._sink_inband
         elif self.listen_recorder is not None:
@@ -152,6 +157,7 @@ class MediaEngine:
         self._housekeeping: asyncio.Task[None] | None = None
         self._closed_totals: dict[str, int] = {}
         self.recording_errors = 0
+        self.mixers: set[Mixer] = set()
         self._playback_clip_cache: dict[str, AudioClip] = {}
 
     # -- legs ----------------------------------------------------------------------------
@@ -207,6 +213,7 @@ class MediaEngine:
             raise MediaError("a bridged call is recorded in stereo", code="bad-bridge")
         for leg in (a, b):
             self._stop_playback(leg)
+            self.leave(leg)
             if leg.peer is not None and leg.peer not in (a, b):
                 self.unbridge(leg)
             leg.listen_recorder = None
@@ -304,6 +311,7 @@ class MediaEngine:
         """Receive the leg's audio ourselves: DTMF always, into a (mono) recorder if given."""
         if leg.peer is not None:
             self.unbridge(leg)
+        self.leave(leg)
         leg.mode = LegMode.LISTEN
         if recorder is not None:
             self.recorders.add(recorder)
@@ -317,6 +325,60 @@ class MediaEngine:
         negotiated no telephone-event). It runs only while the leg is not bridged."""
         leg.inband_forced = enabled
         leg._update_inband()
+
+    # -- conferences ---------------------------------------------------------------------
+    def conference(self, legs: Sequence[MediaLeg], recorder: Recorder | None = None) -> Mixer:
+        """Mix the legs so that each hears all the others (three-party calls, supervisors).
+
+        The first leg is recorded left, everyone else mixed right.
+        """
+        if recorder is not None and recorder.channels != 2:
+            raise MediaError("a conference is recorded in stereo", code="bad-conference")
+        mixer = Mixer(recorder)
+        self.mixers.add(mixer)
+        if recorder is not None:
+            self.recorders.add(recorder)
+        for leg in legs:
+            self.join(mixer, leg)
+        return mixer
+
+    def join(self, mixer: Mixer, leg: MediaLeg) -> None:
+        if leg.is_closed:
+            raise MediaError("cannot add a closed leg to a conference", code="bad-conference")
+        if leg.mixer is mixer:
+            return
+        self._stop_playback(leg)
+        if leg.peer is not None:
+            self.unbridge(leg)
+        self.leave(leg)
+        leg.listen_recorder = None
+        leg.mixer = mixer
+        mixer.add(leg)
+        leg.mode = LegMode.CONFERENCE
+
+    def leave(self, leg: MediaLeg) -> None:
+        """Take the leg out of its conference (if any); it becomes idle."""
+        mixer = leg.mixer
+        if mixer is None:
+            return
+        mixer.remove(leg)
+        leg.mixer = None
+        leg.refresh_sink()
+        if leg.mode is LegMode.CONFERENCE:
+            leg.mode = LegMode.IDLE
+        if not mixer.members and mixer in self.mixers:
+            self.end_conference(mixer)  # the last one left: stop mixing and recording
+
+    def end_conference(self, mixer: Mixer) -> float | None:
+        """Stop mixing; the legs stay open and idle. The recording's duration, if any."""
+        for leg in list(self.legs.values()):
+            if leg.mixer is mixer:
+                self.leave(leg)
+        mixer.close()
+        self.mixers.discard(mixer)
+        if mixer.recorder is not None:
+            return self.stop_recording(mixer.recorder)
+        return None
 
     # -- DTMF ----------------------------------------------------------------------------
     def info_dtmf(self, leg: MediaLeg, body: str | bytes,
@@ -357,6 +419,7 @@ class MediaEngine:
             self.stop_recording(recorder)
         if leg.peer is not None:
             self.unbridge(leg)
+        self.leave(leg)
         if leg.transport is not None:
             leg.transport.close()
         self.legs.pop(leg.id, None)
@@ -368,6 +431,8 @@ class MediaEngine:
     async def aclose(self) -> None:
         for leg in list(self.legs.values()):
             self.close(leg)
+        for mixer in list(self.mixers):
+            self.end_conference(mixer)
         for recorder in list(self.recorders):
             self.stop_recording(recorder)
         if self._housekeeping is not None:
@@ -417,6 +482,7 @@ class MediaEngine:
             "legs": len(self.legs),
             "bridged_legs": sum(1 for leg in self.legs.values() if leg.peer is not None),
             "playing_legs": sum(1 for leg in self.legs.values() if leg.playback is not None),
+            "conferences": len(self.mixers),
             "recordings": len(self.recorders),
             "recording_errors": self.recording_errors,
             "ports_in_use": self.ports.in_use,
