@@ -434,3 +434,34 @@ def test_same_invite_on_another_branch_is_482_not_a_second_call() -> None:
             await server.stop()
 
     run(main)
+
+
+def test_flood_from_one_source_is_rate_limited() -> None:
+    async def main() -> None:
+        server = SipStack(StackConfig(udp_port=0, tcp_port=None, rate=0.01, burst=3))
+        await server.start()
+        loop = asyncio.get_running_loop()
+        transport, client = await loop.create_datagram_endpoint(
+            RawPeer, local_addr=("127.0.0.1", 0)
+        )
+        me = f"127.0.0.1:{transport.get_extra_info('sockname')[1]}"
+        try:
+            for n in range(10):
+                transport.sendto(
+                    (
+                        f"OPTIONS sip:zvans@127.0.0.1 SIP/2.0\r\n"
+                        f"Via: SIP/2.0/UDP {me};branch=z9hG4bKflood{n}\r\n"
+                        f"From: <sip:a@x.test>;tag=f{n}\r\nTo: <sip:zvans@x.test>\r\n"
+                        f"Call-ID: flood-{n}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+                    ).encode(),
+                    ("127.0.0.1", server.port()),
+                )
+            await wait_until(lambda: server.stats["rate_limited"] == 7, what="7 drops")
+            answered = [await asyncio.wait_for(client.queue.get(), 10) for _ in range(3)]
+            assert all(a.startswith(b"SIP/2.0 200") for a in answered)
+            assert client.queue.empty()
+        finally:
+            transport.close()
+            await server.stop()
+
+    run(main)
