@@ -74,3 +74,18 @@ def test_timestamp_jump_reanchors_to_wall_clock(tmp_path: Path) -> None:
     clock.now += 1.0
     rec.feed(0, packet(2, 3_000_000_000, b"\xaa" * 160))  # a wild jump: placed at 1.0 s
     assert rec.close() == (8000 + 160) / 8000
+
+
+def test_timestamp_wraparound_and_late_packets(tmp_path: Path) -> None:
+    clock = Clock()
+    rec = Recorder(tmp_path / "w.wav", channels=1, clock=clock, margin=0.0)
+    start = 2**32 - 320  # the third frame's timestamp wraps to 0
+    for i in range(6):
+        rec.feed(0, packet(i, (start + 160 * i) & 0xFFFFFFFF, b"\xaa" * 160))
+    clock.now += 0.12
+    rec.flush()  # 960 frames written
+    rec.feed(0, packet(2, (start + 320) & 0xFFFFFFFF, b"\xaa" * 160))  # too late now
+    assert rec.stats()["late_packets"] == 1
+    assert rec.close() == 960 / 8000
+    _, frames = read(tmp_path / "w.wav")
+    assert np.all(frames[:, 0] == frames[0, 0]) and abs(int(frames[0, 0])) > 10000
