@@ -193,6 +193,11 @@ def test_roles_csrf_and_isolation(zv: Zvans, org: Org, web: dict[str, Web]) -> N
                       ).status_code == 403
     assert agent.get(f"/api/v1/campaigns/{cid}/progress").status_code == 403
     assert agent.get(f"/campaigns/{cid}").status_code == 403
+    # an admin manages and watches, but does not take contacts
+    admin = web["acme.admin"]
+    assert admin.get(f"/api/v1/campaigns/{cid}/progress").json()["total"] == 2
+    assert admin.post(f"/api/v1/campaigns/{cid}/next").status_code == 403
+    assert admin.get("/campaigns").status_code == 200
     # the other agent sees nothing of agent1's
     agent2 = web["acme.agent2"]
     assert agent2.post(f"/api/v1/campaigns/{cid}/next").json()["contact"] is None
