@@ -465,3 +465,35 @@ def test_flood_from_one_source_is_rate_limited() -> None:
             await server.stop()
 
     run(main)
+
+
+def test_ipv6_loopback_udp_and_tcp() -> None:
+    async def main() -> None:
+        fast = StackConfig(host="::1", udp_port=0, tcp_port=0, timers=FAST)
+        try:
+            server = SipStack(
+                StackConfig(host="::1", udp_port=0, tcp_port=0, dids=frozenset({DID}), timers=FAST)
+            )
+            await server.start()
+        except OSError:
+            pytest.skip("no IPv6 loopback here")
+        client = SipStack(fast)
+        await client.start()
+        server.on_invite = lambda call: call.answer(SDP_B) and None
+        try:
+            assert server.port("UDP") == server.port("TCP")
+            for suffix in ("", ";transport=tcp"):
+                leg = await client.invite(
+                    f"sip:{DID}@[::1]:{server.port()}{suffix}",
+                    from_uri="sip:caller@[::1]",
+                    body=SDP_A,
+                )
+                assert (await leg.final()).status == 200
+                assert leg.dialog is not None and leg.dialog.remote_target.host == "[::1]"
+                assert "[::1]" in (leg.request.headers.get("Via") or "")
+                assert (await leg.bye()).status == 200
+        finally:
+            await client.stop()
+            await server.stop()
+
+    run(main)

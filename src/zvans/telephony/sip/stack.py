@@ -792,7 +792,8 @@ class SipStack:
 
     def _same_port_or_zero(self, port: int) -> int:
         """Try to use the UDP port for TCP too (nicer to read); 0 if it is taken."""
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
             try:
                 probe.bind((self.config.host, port))
             except OSError:
