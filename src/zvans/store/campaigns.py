@@ -828,3 +828,36 @@ def list_contacts(session: Session, campaign: Campaign, *, state: str | None = N
         query = query.where(CampaignContact.agent_id == agent_id)
     return list(session.scalars(query.order_by(CampaignContact.id).offset(offset)
                                 .limit(limit)))
+
+
+def _cell(value: str) -> str:
+    """A text cell safe to open in a spreadsheet: no formula from uploaded or typed text."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def export_csv(session: Session, campaign: Campaign) -> bytes:
+    """Every contact with its result, as UTF-8 CSV with a BOM (spreadsheets read it right).
+    The uploaded extra columns come after the fixed ones, in first-seen order."""
+    rows = list(session.scalars(select(CampaignContact).where(
+        CampaignContact.campaign_id == campaign.id).order_by(CampaignContact.id)))
+    extra: list[str] = []
+    for row in rows:
+        for key in row.data or {}:
+            if key not in extra:
+                extra.append(key)
+    agents = {u.id: u.display_name for u in session.scalars(select(User).where(
+        User.org_id == campaign.org_id))}
+    names = {c["code"]: c["name"] for c in campaign.result_codes}
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(["line", "phone", "name", *extra, "agent", "state", "result_code",
+                     "result", "comment", "attempts", "updated_at"])
+    for row in rows:
+        data = row.data or {}
+        writer.writerow([
+            row.line, row.phone, _cell(row.name),
+            *(_cell(str(data.get(k, ""))) for k in extra),
+            _cell(agents.get(row.agent_id, "") if row.agent_id else ""), row.state,
+            row.result_code, _cell(names.get(row.result_code, "")), _cell(row.comment),
+            row.attempts, row.updated_at.isoformat() if row.updated_at else ""])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")

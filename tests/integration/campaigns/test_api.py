@@ -344,3 +344,30 @@ def test_async_and_failing_telephony(zv: Zvans, org: Org, web: dict[str, Web],
         call = s.get(Interaction, iid)
         assert call is not None and call.direction == "out"
         assert call.outcome == ("" if kind == "async" else "failed")
+
+
+def test_export_has_results_and_no_formulas(zv: Zvans, org: Org, web: dict[str, Web]) -> None:
+    import csv
+    import io
+
+    sup = web["acme.super"]
+    cid = create(sup, org)
+    upload(sup, cid, csv_bytes("phone;name;note\n+37120000001;=HYPERLINK(\"x\");hi\n"
+                               "+37120000002;Berta;\n"))
+    sup.post(f"/api/v1/campaigns/{cid}/state", json={"state": "active"})
+    agent = web["acme.agent1"]
+    contact = agent.post(f"/api/v1/campaigns/{cid}/next").json()["contact"]
+    agent.post(f"/api/v1/campaign-contacts/{contact['id']}/result",
+               json={"result_code": "REFUSED", "comment": "@no thanks"})
+    r = sup.get(f"/campaigns/{cid}/export.csv")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert r.content.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0][:4] == ["line", "phone", "name", "note"]
+    assert rows[1][:4] == ["2", "+37120000001", "'=HYPERLINK(\"x\")", "hi"]
+    assert rows[1][4:9] == ["Agent1 Acme", "done", "REFUSED", "Not interested",
+                            "'@no thanks"]
+    assert rows[2][5] == "pending"
+    assert web["acme.agent1"].get(f"/campaigns/{cid}/export.csv").status_code == 403
+    make_org(zv, "other")
+    assert web["other.super"].get(f"/campaigns/{cid}/export.csv").status_code == 404
