@@ -22,7 +22,7 @@ from zvans.telephony.media import dtmf
 from zvans.telephony.media.session import MediaEngine, MediaLeg
 
 PCAPS = Path("/usr/share/sip-tester")
-SCENARIO = Path(__file__).resolve().parents[2] / "sipp" / "media_uac_pcap.xml"
+SCENARIOS = Path(__file__).resolve().parents[2] / "sipp"
 
 pytestmark = [
     pytest.mark.sip,
@@ -107,36 +107,38 @@ class TinyUas(asyncio.DatagramProtocol):
         self.transport.sendto(message.encode(), addr)
 
 
+async def call_from_sipp(scenario: str, tmp_path: Path) -> tuple[MediaLeg, TinyUas, int]:
+    """sipp calls a tiny UAS whose media leg listens (recording mono); the leg's counters."""
+    engine = MediaEngine(port_start=44000, port_end=44999)
+    loop = asyncio.get_running_loop()
+    transport, uas = await loop.create_datagram_endpoint(
+        lambda: TinyUas(engine), local_addr=("127.0.0.1", 0))
+    uas.recording = tmp_path / "sipp.wav"
+    port = transport.get_extra_info("sockname")[1]
+    proc = await asyncio.create_subprocess_exec(
+        "sipp", "-sf", str(SCENARIOS / scenario), "-i", "127.0.0.1", "-p", "0",
+        "-mp", str(free_media_port()),
+        "-m", "1", "-l", "1", "-timeout", "60s", "-timeout_error", "-nostdin",
+        "-trace_err", f"127.0.0.1:{port}",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        cwd=str(tmp_path),
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 90)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    await asyncio.wait_for(uas.bye.wait(), 5)
+    leg = uas.leg
+    assert leg is not None
+    stats = engine.close(leg)
+    await engine.aclose()
+    transport.close()
+    return leg, uas, stats["rx_packets"]
+
+
 def test_sipp_pcap_audio_and_rfc2833_digit(tmp_path: Path) -> None:
     audio_packets = pcap_rtp(PCAPS / "g711a.pcap")
     dtmf_packets = pcap_rtp(PCAPS / "dtmf_2833_1.pcap")
 
-    async def main() -> tuple[MediaLeg, TinyUas, int]:
-        engine = MediaEngine(port_start=44000, port_end=44999)
-        loop = asyncio.get_running_loop()
-        transport, uas = await loop.create_datagram_endpoint(
-            lambda: TinyUas(engine), local_addr=("127.0.0.1", 0))
-        uas.recording = tmp_path / "sipp.wav"
-        port = transport.get_extra_info("sockname")[1]
-        proc = await asyncio.create_subprocess_exec(
-            "sipp", "-sf", str(SCENARIO), "-i", "127.0.0.1", "-p", "0",
-            "-mp", str(free_media_port()),
-            "-m", "1", "-l", "1", "-timeout", "60s", "-timeout_error", "-nostdin",
-            "-trace_err", f"127.0.0.1:{port}",
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-            cwd=str(tmp_path),
-        )
-        _, err = await asyncio.wait_for(proc.communicate(), 90)
-        assert proc.returncode == 0, err.decode()[-2000:]
-        await asyncio.wait_for(uas.bye.wait(), 5)
-        leg = uas.leg
-        assert leg is not None
-        stats = engine.close(leg)
-        await engine.aclose()
-        transport.close()
-        return leg, uas, stats["rx_packets"]
-
-    leg, uas, received = asyncio.run(main())
+    leg, uas, received = asyncio.run(call_from_sipp("media_uac_pcap.xml", tmp_path))
     assert leg.te_pt == 101 and leg.codec == "PCMA"
     assert received == len(audio_packets) + len(dtmf_packets)
     assert leg.rx_malformed == 0 and leg.rx_lost == 0
@@ -149,3 +151,14 @@ def test_sipp_pcap_audio_and_rfc2833_digit(tmp_path: Path) -> None:
     # every audio packet of the capture is in the recording (placed by timestamp)
     assert len(pcm) >= 160 * len(audio_packets)
     assert np.sqrt(np.mean(pcm.astype(float) ** 2)) > 100
+
+
+def test_sipp_all_twelve_rfc2833_captures(tmp_path: Path) -> None:
+    names = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "star", "pound"]
+    packets = sum(len(pcap_rtp(PCAPS / f"dtmf_2833_{n}.pcap")) for n in names)
+    leg, uas, received = asyncio.run(call_from_sipp("media_uac_dtmf.xml", tmp_path))
+    assert leg.te_pt == 101
+    assert received == packets
+    # each capture repeats its end packet three times; each key is reported once
+    assert "".join(d.digit for d in uas.digits) == "1234567890*#"
+    assert all(d.source == "rfc4733" and d.duration_ms > 0 for d in uas.digits)
