@@ -87,6 +87,12 @@ class Context:
     def with_group(self, group: str) -> Context:
         return replace(self, params=replace(self.params, group=group))
 
+    def for_days(self, first: date, last: date) -> Context:
+        """The same context over other days (totals only)."""
+        start, end = local_range(self.tz, first, last)
+        params = replace(self.params, date_from=first, date_to=last, group="total")
+        return replace(self, params=params, start=start, end=end)
+
     def queue_name(self, queue_id: int) -> str:
         q = self.queues.get(queue_id)
         return q.name if q is not None else f"#{queue_id}"
