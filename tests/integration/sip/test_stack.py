@@ -11,6 +11,7 @@ import pytest
 
 from tests.integration.sip.support import run, wait_until
 from zvans.telephony.sip import (
+    AuthResult,
     Credentials,
     DigestServer,
     IncomingCall,
@@ -19,10 +20,13 @@ from zvans.telephony.sip import (
     Peer,
     Registrar,
     RegistrationClient,
+    Request,
     SipStack,
     StackConfig,
     TimerConfig,
     TrunkConfig,
+    make_response,
+    parse_message,
 )
 
 SDP_A = b"v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
@@ -495,5 +499,50 @@ def test_ipv6_loopback_udp_and_tcp() -> None:
         finally:
             await client.stop()
             await server.stop()
+
+    run(main)
+
+
+def test_challenged_bye_is_answered_with_credentials() -> None:
+    """Some operators challenge in-dialog requests: the leg's credentials answer them."""
+
+    async def main() -> None:
+        client = SipStack(StackConfig(udp_port=0, tcp_port=None, timers=FAST))
+        await client.start()
+        loop = asyncio.get_running_loop()
+        transport, uas = await loop.create_datagram_endpoint(RawPeer, local_addr=("127.0.0.1", 0))
+        port = transport.get_extra_info("sockname")[1]
+        target = ("127.0.0.1", client.port())
+        digest = DigestServer("operator", algorithms=("MD5",))
+        creds = Credentials.from_password("trunkuser", "operator", "s3cret", ["MD5"])
+
+        async def lookup(username: str) -> Credentials | None:
+            return creds if username == "trunkuser" else None
+
+        try:
+            leg = await client.invite(
+                f"sip:uas@127.0.0.1:{port}",
+                from_uri="sip:zvans@x.test",
+                credentials=("trunkuser", "s3cret"),
+            )
+            invite = await uas.expect("INVITE")
+            transport.sendto(answer(invite, "200 OK", "op1", port), target)
+            assert (await leg.final()).status == 200
+            await uas.expect("ACK")
+            bye_task = asyncio.ensure_future(leg.bye())
+            bye = parse_message(await uas.expect("BYE"))
+            assert isinstance(bye, Request)
+            challenge = make_response(bye, 407, headers=digest.challenge_headers(proxy=True))
+            transport.sendto(challenge.to_bytes(), target)
+            second = parse_message(await uas.expect("BYE"))
+            assert isinstance(second, Request)
+            assert second.cseq[0] == bye.cseq[0] + 1
+            outcome = await digest.verify(second, lookup, proxy=True)
+            assert outcome.result is AuthResult.OK
+            transport.sendto(make_response(second, 200).to_bytes(), target)
+            assert (await asyncio.wait_for(bye_task, 10)).status == 200
+        finally:
+            transport.close()
+            await client.stop()
 
     run(main)

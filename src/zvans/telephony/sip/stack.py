@@ -148,6 +148,8 @@ class CallLeg:
         self.remote_body = request.body
         #: the application's handler for in-dialog requests (re-INVITE, INFO, REFER...)
         self.on_request: Callable[[IncomingRequest], Awaitable[None] | None] | None = None
+        #: (username, password) answering challenges to our requests (outgoing legs)
+        self.credentials: tuple[str, str] | None = None
         #: set when the dialog is confirmed: ACK received (incoming) or sent (outgoing)
         self.confirmed = asyncio.Event()
         self._pending_2xx: dict[int, _Reliable2xx] = {}
@@ -213,6 +215,11 @@ class CallLeg:
         peer = await self.next_peer()
         on_2xx = self._on_any_2xx if method == "INVITE" else None
         response = await self.stack.send_request(req, peer, on_2xx=on_2xx)
+        if response.status in (401, 407) and self.credentials is not None:
+            auth = _answer_challenge(response, method, req.uri, self.credentials)
+            if auth is not None:  # an operator challenging in-dialog requests: once more
+                req = self.dialog.create_request(method, body=body, headers=[*hdrs, auth])
+                response = await self.stack.send_request(req, peer, on_2xx=on_2xx)
         if method == "INVITE" and 200 <= response.status < 300:
             self.local_body = body or self.local_body
         elif response.status in (408, 481):
@@ -226,7 +233,13 @@ class CallLeg:
             raise InvalidTransition("call leg", "no dialog", "BYE")
         req = self.dialog.create_request("BYE")
         peer = await self.next_peer()
-        return await self.stack.send_request(req, peer)
+        response = await self.stack.send_request(req, peer)
+        if response.status in (401, 407) and self.credentials is not None:
+            auth = _answer_challenge(response, "BYE", req.uri, self.credentials)
+            if auth is not None:
+                req = self.dialog.create_request("BYE", headers=[auth])
+                response = await self.stack.send_request(req, peer)
+        return response
 
     def start_keepalive(self, interval: float) -> None:
         """Probe the confirmed dialog with an in-dialog OPTIONS every ``interval`` seconds;
@@ -721,6 +734,20 @@ def _nat_private(host: str) -> bool | None:
 def _behind_nat(target_host: str, source_host: str) -> bool:
     """An RFC 1918/6598/4193 target while packets come from a non-private address."""
     return _nat_private(target_host) is True and _nat_private(source_host) is False
+
+
+def _answer_challenge(
+    response: Response, method: str, uri: str, credentials: tuple[str, str]
+) -> tuple[str, str] | None:
+    """The (header, value) answering a 401/407, or None if no usable challenge."""
+    header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
+    challenge = pick_challenge(response.headers.get_all(header))
+    if challenge is None:
+        return None
+    name = "Authorization" if response.status == 401 else "Proxy-Authorization"
+    return name, build_authorization(
+        challenge, method, uri, credentials[0], password=credentials[1]
+    )
 
 
 def _invite_key(request: Request) -> tuple[str, str, int]:
