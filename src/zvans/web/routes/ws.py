@@ -175,10 +175,13 @@ async def live(websocket: WebSocket) -> None:
     finally:
         sub.close()
         receiver.cancel()
+        if presence.closed(key):
+            # Runs to the end even if this handler is being cancelled (server shutdown).
+            lost = asyncio.get_running_loop().run_in_executor(None, _desktop, z, user, False)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.shield(lost)
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await receiver
-        if presence.closed(key):
-            await asyncio.to_thread(_desktop, z, user, False)
 
 
 async def _drain_incoming(websocket: WebSocket) -> None:

@@ -240,8 +240,8 @@ form.addEventListener("submit", async (ev) => {
     $("req-interaction").value = "";
     refreshStats();
   } catch (e) {
-    const field = e instanceof ApiError && e.field ? e.field : "_form";
-    fieldErrors({ [field]: e.message || t.error });
+    if (e instanceof ApiError && e.details.errors) fieldErrors(e.details.errors);
+    else fieldErrors({ [e instanceof ApiError && e.field ? e.field : "_form"]: e.message || t.error });
   } finally { $("req-save").disabled = false; }
 });
 form.addEventListener("reset", () => { chosen.length = 0; renderChips(); fieldErrors({}); });
