@@ -94,7 +94,7 @@ def test_a_pause_during_a_call_waits_for_the_call_to_end(web: Web) -> None:
 
 
 def test_wrapup_codes_come_in_configured_order_in_the_users_language(web: Web) -> None:
-    client, token = signed_in(web, "anna.berzina")
+    client, _token = signed_in(web, "anna.berzina")
     items = client.get("/api/v1/wrapup-codes").json()["items"]
     assert [i["position"] for i in items] == sorted(i["position"] for i in items)
     assert items[0]["code"] == "REG" and items[0]["name"] == "Klientu reģistrācija un izmaiņas"
