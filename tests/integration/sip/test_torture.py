@@ -176,3 +176,28 @@ def test_tcp_framing_split_and_pipelined_messages() -> None:
             await stack.stop()
 
     run(main)
+
+
+def test_one_address_cannot_take_every_tcp_slot() -> None:
+    async def main() -> None:
+        stack = make_stack()
+        stack.transport.max_connections_per_host = 2
+        await stack.start()
+        host, port = stack.addresses["TCP"]
+        conns = [await asyncio.open_connection(host, port) for _ in range(3)]
+        try:
+            # the third is closed by the server at once; the first two still work
+            assert await asyncio.wait_for(conns[2][0].read(), 10) == b""
+            for n, (reader, writer) in enumerate(conns[:2]):
+                probe = PROBE.format(
+                    host=host, port=port, transport="TCP", local="127.0.0.1:9", n=n
+                )
+                writer.write(probe.encode())
+                assert status_of(await asyncio.wait_for(read_message(reader), 10)) == 200
+            assert stack.transport.per_host == {"127.0.0.1": 2}
+        finally:
+            for _, writer in conns:
+                writer.close()
+            await stack.stop()
+
+    run(main)

@@ -129,23 +129,37 @@ class _TcpConnection(asyncio.Protocol):
         if self.peer is None:
             host, port = self.transport.get_extra_info("peername")[:2]
             self.peer = Peer("TCP", str(host), int(port))
-        if len(self.manager.connections) >= self.manager.max_connections:
+        manager = self.manager
+        per_host = manager.per_host.get(self.peer.host, 0)
+        if (
+            len(manager.connections) >= manager.max_connections
+            or per_host >= manager.max_connections_per_host
+        ):
             log.warning("too many TCP connections, refusing %s", self.peer)
             self.transport.close()
+            self.peer = None
             return
-        self.manager.connections[(self.peer.host, self.peer.port)] = self
+        manager.connections[(self.peer.host, self.peer.port)] = self
+        manager.per_host[self.peer.host] = per_host + 1
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.peer is not None:
             key = (self.peer.host, self.peer.port)
             if self.manager.connections.get(key) is self:
                 del self.manager.connections[key]
+                left = self.manager.per_host.get(self.peer.host, 1) - 1
+                if left > 0:
+                    self.manager.per_host[self.peer.host] = left
+                else:
+                    self.manager.per_host.pop(self.peer.host, None)
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
     def data_received(self, data: bytes) -> None:
+        if self.peer is None:  # refused connection
+            return
         self.buffer += data
         try:
             self._drain()
@@ -202,10 +216,14 @@ class TransportManager:
         on_send_error: SendErrorHandler | None = None,
         *,
         max_connections: int = 4096,
+        max_connections_per_host: int = 64,
     ) -> None:
         self.dispatcher = _Dispatcher(on_message, on_error)
         self.on_send_error = on_send_error
         self.max_connections = max_connections
+        #: one address cannot take every connection slot (phones need one each)
+        self.max_connections_per_host = max_connections_per_host
+        self.per_host: dict[str, int] = {}
         self.udp: _UdpProtocol | None = None
         self.tcp_server: asyncio.Server | None = None
         self.connections: dict[tuple[str, int], _TcpConnection] = {}
