@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.integration.sip.support import (
     finish_sipp,
     free_port,
@@ -127,7 +129,10 @@ def test_bye_never_answered_ends_by_timer_f(tmp_path: Path) -> None:
     run(main)
 
 
-def test_unauthenticated_invite_to_external_number_is_refused(tmp_path: Path, caplog) -> None:
+@pytest.mark.parametrize(("sipp_transport", "transport"), [("u1", "UDP"), ("t1", "TCP")])
+def test_unauthenticated_invite_to_external_number_is_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, sipp_transport: str, transport: str
+) -> None:
     async def main() -> None:
         async def lookup(username: str) -> Credentials | None:
             if username != "agent7":
@@ -144,9 +149,10 @@ def test_unauthenticated_invite_to_external_number_is_refused(tmp_path: Path, ca
         try:
             res = await run_sipp(
                 "invite_external_unauthenticated.xml",
-                stack.port(),
+                stack.port(transport),
                 tmp_path,
                 service="0037129999999",
+                transport=sipp_transport,
             )
             assert res.ok, res.explain()
             assert calls == []
