@@ -262,7 +262,19 @@ CASES: list[Case] = [
         400,
     ),
     Case("too many headers", options(*[f"X-H{i}: {i}" for i in range(200)]), 413),
-    Case("bad host in the Request-URI", options(ruri="sip:zvans@exa mple..com"), None),
+    Case("space inside the Request-URI", options(ruri="sip:zvans@exa mple..com"), 400),
+    Case(
+        "request line with extra spaces",
+        _msg("OPTIONS  sip:zvans@{host}:{port}  SIP/2.0", *BASIC, "Content-Length: 0"),
+        400,
+    ),
+    Case("Request-URI in angle brackets", options(ruri="<sip:zvans@{host}:{port}>"), 400),
+    Case(
+        "addr-spec Contact with a URI header outside <>",
+        options("Contact: sip:tester@example.test?Subject=hi"),
+        400,
+    ),
+    Case("space inside an addr-spec", options("Contact: <sip:tes ter@example.test>"), 400),
     # ---- hopeless: drop silently ----
     Case("missing Via", without("Via", "Content-Length: 0"), None),
     Case(
@@ -277,11 +289,6 @@ CASES: list[Case] = [
     ),
     Case("binary garbage", bytes(range(256)) * 4, None),
     Case("only a start line", b"OPTIONS sip:zvans@{host}:{port} SIP/2.0\r\n\r\n", None),
-    Case(
-        "request line with extra spaces",
-        _msg("OPTIONS  sip:zvans@{host}:{port}  SIP/2.0", *BASIC, "Content-Length: 0"),
-        None,
-    ),
     Case("huge header section", options("X-Huge: " + "b" * 20000), None),
     Case("header section not UTF-8", options().replace(b"tester", b"te\xff\xfeer"), None),
     Case(

@@ -355,7 +355,7 @@ _STUB_NAMES = frozenset({"via", "v", "from", "f", "to", "t", "call-id", "i", "cs
 def _stub(method: str, uri: str, headers: Headers) -> Request | None:
     """A request good enough to answer with an error, or None (then: drop)."""
     vias = headers.get_all("Via")
-    if not vias:
+    if not vias or not method:
         return None
     try:
         Via.parse(vias[0])
@@ -405,13 +405,14 @@ def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
         reason = parts[2] if len(parts) == 3 else ""
     else:
         parts = start.split(" ")
-        if len(parts) != 3:
-            raise SipParseError(f"bad request line {start[:80]!r}")
-        method, uri, version = parts
-        if not is_token(method):
-            raise SipParseError("bad method")
-        if version.upper() != "SIP/2.0":
-            start_error = SipParseError(f"version {version[:20]!r}", status=505)
+        if len(parts) == 3 and is_token(parts[0]):
+            method, uri, version = parts
+            if version.upper() != "SIP/2.0":
+                start_error = SipParseError(f"version {version[:20]!r}", status=505)
+        else:
+            # extra spaces, spaces inside the URI...: answer 400 if the headers allow it
+            method = parts[0] if parts and is_token(parts[0]) else ""
+            start_error = SipParseError(f"bad request line {start[:80]!r}")
     headers, header_error = _read_headers(lines[1:])
     if is_response:
         if header_error is not None:
