@@ -57,3 +57,11 @@ def test_engine_frees_the_port_when_the_leg_closes_and_can_rebind_at_once() -> N
         assert engine.ports.in_use == 0
 
     asyncio.run(main())
+
+
+def test_wildcard_bind_advertises_a_real_address() -> None:
+    engine = MediaEngine(host="0.0.0.0", port_start=43300, port_end=43310)
+    assert engine.advertise not in ("0.0.0.0", "")
+    socket.inet_aton(engine.advertise)  # a usable IPv4 address for SDP
+    explicit = MediaEngine(host="0.0.0.0", advertise="203.0.113.7")
+    assert explicit.advertise == "203.0.113.7"

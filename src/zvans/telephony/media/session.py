@@ -14,6 +14,7 @@ import enum
 import itertools
 import logging
 import os
+import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -125,15 +126,34 @@ class MediaLeg(relay.RtpEndpoint):
         return f"<MediaLeg {self.id} port={self.port} {self.mode.value} remote={self.remote}>"
 
 
+def _primary_address(wildcard: str) -> str:
+    """The address this host would use towards the internet (no packet is sent): what to
+    put in SDP when RTP binds every interface and no advertise address was configured."""
+    family = socket.AF_INET6 if wildcard == "::" else socket.AF_INET
+    probe = "2001:db8::1" if family == socket.AF_INET6 else "192.0.2.1"  # documentation nets
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.connect((probe, 9))
+            address = str(sock.getsockname()[0])
+    except OSError as exc:
+        raise MediaError("RTP binds a wildcard address and no advertise address is set, "
+                         f"and the host's own address cannot be found: {exc}",
+                         code="bad-config") from None
+    log.warning("RTP advertises %s (set an advertise address for NAT or several interfaces)",
+                address)
+    return address
+
+
 AudioSource = AudioClip | Sequence[AudioClip] | str | os.PathLike[str]
 
 
 class MediaEngine:
     """The media side of the B2BUA, in the same event loop.
 
-    ``host`` is where RTP sockets bind, ``advertise`` the address written into SDP (needed
-    when binding 0.0.0.0). ``continuity`` makes a relayed stream keep the SSRC/sequence/
-    timestamp line of a prompt or MOH the leg was hearing before the bridge.
+    ``host`` is where RTP sockets bind, ``advertise`` the address written into SDP (when
+    binding 0.0.0.0 without one, the host's primary address is used and a warning logged).
+    ``continuity`` makes a relayed stream keep the SSRC/sequence/timestamp line of a prompt
+    or MOH the leg was hearing before the bridge.
     """
 
     def __init__(self, host: str = "127.0.0.1", advertise: str | None = None,
@@ -141,10 +161,7 @@ class MediaEngine:
                  codecs: Sequence[Codec] = ("PCMA", "PCMU"), telephone_event_pt: int = 101,
                  flush_interval: float = 0.5, continuity: bool = True) -> None:
         if advertise is None:
-            if host in ("0.0.0.0", "::"):
-                raise MediaError("binding RTP to a wildcard address needs an advertise address",
-                                 code="bad-config")
-            advertise = host
+            advertise = host if host not in ("0.0.0.0", "::") else _primary_address(host)
         self.host = host
         self.advertise = advertise
         self.ports = PortAllocator(host, port_start, port_end)
