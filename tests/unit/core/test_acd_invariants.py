@@ -4,6 +4,7 @@ counters match a recount, and a refused command changes nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -29,8 +30,16 @@ def check_invariants(e: Engine) -> None:
         members = [a for a in agents.values() if q.id in a.queues]
         assert q.logged_in == len(members)
         assert q.ready == sum(1 for a in members if a.availability is Availability.READY)
-        for lvl, live in q.pool_live.items():
+        for lvl in q.levels:
+            live = e._free_count(q, lvl)
             assert live == sum(1 for a in members if a.in_pool and a.queues[q.id] == lvl)
+            fifo = q.fifo[lvl]
+            assert all(agents[x].in_pool for x in fifo)
+            if q.strategy is Strategy.LONGEST_IDLE:  # entry order is idle order
+                idles = [agents[x].idle_since for x in fifo]
+                assert idles == sorted(idles)
+            else:
+                assert not fifo
         assert q.reserved == sum(
             1 for c in calls.values() if c.queue_id == q.id and c.reserved_for is not None
         )
@@ -65,8 +74,9 @@ def test_random_commands_keep_invariants(seed: int) -> None:
     rng = random.Random(seed)
     h = Harness(EngineConfig(max_ring_misses=2, desktop_lost_limit_s=50, callback_timeout_s=40))
     strategies = list(Strategy)
+    cfgs = {}
     for qid in (1, 2, 3):
-        h.queue(
+        cfgs[qid] = h.queue(
             qid,
             strategy=rng.choice(strategies),
             ring_timeout_s=rng.choice([5, 15]),
@@ -86,7 +96,7 @@ def test_random_commands_keep_invariants(seed: int) -> None:
     next_call = 0
     e = h.engine
     for _step in range(250):
-        op = rng.randrange(17)
+        op = rng.randrange(18)
         known = e.call_ids()
         wanted = {
             5: CallState.RINGING,
@@ -137,8 +147,12 @@ def test_random_commands_keep_invariants(seed: int) -> None:
                 e.desktop_lost(a)
             elif op == 15:
                 e.voicemail_left(cid)
-            else:
+            elif op == 16:
                 h.advance(rng.choice([1, 5, 20, 60]))
+            else:  # switch a queue's strategy with agents free and calls waiting
+                qid = rng.randint(1, 3)
+                cfgs[qid] = dataclasses.replace(cfgs[qid], strategy=rng.choice(strategies))
+                e.configure_queue(cfgs[qid])
         except CoreError:
             assert state_of(e) == before
         check_invariants(e)

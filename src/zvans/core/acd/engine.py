@@ -149,7 +149,7 @@ class _Agent:
         self.skills = dict(skills)
         self.queues: dict[int, int] = {}
         self.by_level: list[tuple[int, list[_Queue]]] = []
-        self.memb: list[tuple[_Queue, int]] = []
+        self.memb: list[tuple[_Queue, int, OrderedDict[int, None]]] = []
         self.availability = Availability.LOGGED_OUT
         self.activity = Activity.IDLE
         self.pause_reason: str | None = None
@@ -394,16 +394,12 @@ class Engine:
         tok = a.ptoken
         aid = a.id
         agents = self._agents
-        for q, lvl in a.memb:
-            live = q.pool_live.get(lvl)
-            if live is None:
-                self._new_level(q, lvl)
-                live = 0
-            live += 1
-            q.pool_live[lvl] = live
+        for q, lvl, fifo in a.memb:
             if q.strategy is _LONGEST_IDLE:
-                q.fifo[lvl][aid] = None
+                fifo[aid] = None
                 continue
+            live = q.pool_live[lvl] + 1
+            q.pool_live[lvl] = live
             k1, k2 = self._pool_key(a, q)
             heap = q.pools[lvl]
             heapq.heappush(heap, (k1, k2, aid, tok))
@@ -420,17 +416,20 @@ class Engine:
         """Recompute the strategy keys of a queue's free agents (strategy change, new day)."""
         agents = self._agents
         for lvl in q.levels:
-            free = [a for aid in q.fifo[lvl] if (a := agents[aid]).in_pool]
+            fifo = q.fifo[lvl]  # the same object for ever: agents hold references to it
+            free = [a for aid in fifo if (a := agents[aid]).in_pool]
             for e in q.pools[lvl]:
                 a = agents.get(e[2])  # type: ignore[assignment]
                 if a is not None and a.in_pool and a.ptoken == e[3]:
                     free.append(a)
-            q.fifo[lvl] = OrderedDict()
+            fifo.clear()
+            q.pool_live[lvl] = 0
             fresh: list[PoolEntry] = []
             if q.strategy is _LONGEST_IDLE:
                 for a in sorted(free, key=lambda x: (x.idle_since, x.id)):
-                    q.fifo[lvl][a.id] = None
+                    fifo[a.id] = None
             else:
+                q.pool_live[lvl] = len(free)
                 for a in free:
                     self._roll_day(a, self._day_start)
                     k1, k2 = self._pool_key(a, q)
@@ -438,26 +437,35 @@ class Engine:
                 heapq.heapify(fresh)
             q.pools[lvl] = fresh
 
+    def _free_count(self, q: _Queue, lvl: int) -> int:
+        """Free agents of a queue at one level."""
+        return len(q.fifo[lvl]) if q.strategy is _LONGEST_IDLE else q.pool_live[lvl]
+
     def _pool_remove(self, a: _Agent) -> None:
         if not a.in_pool:
             return
         a.in_pool = False
         a.ptoken += 1
         aid = a.id
-        for q, lvl in a.memb:
-            q.pool_live[lvl] -= 1
+        for q, lvl, fifo in a.memb:
             if q.strategy is _LONGEST_IDLE:
-                del q.fifo[lvl][aid]
+                del fifo[aid]
+            else:
+                q.pool_live[lvl] -= 1
 
     def _find_agent_for(self, q: _Queue) -> _Agent | None:
         agents = self._agents
+        longest_idle = q.strategy is _LONGEST_IDLE
         for lvl in q.levels:
+            if longest_idle:
+                fifo = q.fifo[lvl]
+                if fifo:
+                    first = agents[next(iter(fifo))]
+                    self._pool_remove(first)
+                    return first
+                continue
             if not q.pool_live[lvl]:
                 continue
-            if q.strategy is _LONGEST_IDLE:
-                first = agents[next(iter(q.fifo[lvl]))]
-                self._pool_remove(first)
-                return first
             heap = q.pools[lvl]
             while heap:
                 e = heapq.heappop(heap)
@@ -728,7 +736,13 @@ class Engine:
                 q.ready += 1
             levels.setdefault(lvl, []).append(q)
         a.by_level = sorted(levels.items(), key=lambda kv: kv[0])
-        a.memb = [(self._queues[qid], lvl) for qid, lvl in a.queues.items()]
+        memb = []
+        for qid, lvl in a.queues.items():
+            q = self._queues[qid]
+            if lvl not in q.fifo:
+                self._new_level(q, lvl)
+            memb.append((q, lvl, q.fifo[lvl]))
+        a.memb = memb
 
     def _set_availability(self, a: _Agent, target: Availability) -> None:
         check_availability(a.availability, target)
@@ -1466,7 +1480,7 @@ class Engine:
             c = self._calls[cid]
             if c.state is CallState.QUEUED:
                 oldest = max(oldest, now - c.arrived_at)
-        free = sum(q.pool_live.values())
+        free = sum(self._free_count(q, lvl) for lvl in q.levels)
         waiting = len(q.waiting) + q.reserved
         return QueueSnapshot(
             queue_id=q.id,
