@@ -546,3 +546,24 @@ def test_challenged_bye_is_answered_with_credentials() -> None:
             await client.stop()
 
     run(main)
+
+
+def test_outbound_registration_follows_min_expires() -> None:
+    async def main() -> None:
+        kw = _auth_server_kw(("MD5",))
+        registrar = kw["registrar"]
+        assert isinstance(registrar, Registrar)
+        registrar.min_expires = 120
+        async with stacks(**kw) as (_server, client, peer):
+            trunk = TrunkConfig(
+                name="op", host=peer.host, port=peer.port, username="agent7",
+                password="pw-7", expires=30,
+            )  # fmt: skip
+            reg = RegistrationClient(client, trunk)
+            response = await reg.register_once()
+            assert response.status == 200
+            assert reg.expires == 120
+            assert len(registrar.bindings("agent7")) == 1
+            assert "expires=120" in (response.headers.get("Contact") or "")
+
+    run(main)

@@ -129,6 +129,11 @@ class RegistrationClient:
             cseq=self._cseq,
         )
         self.last_response = response
+        if response.status == 423 and expires is None:
+            # Interval Too Brief: ask again with the registrar's minimum (§10.2.8)
+            minimum = (response.headers.get("Min-Expires") or "").strip()
+            if minimum.isdigit() and int(minimum) > asked:
+                return await self.register_once(int(minimum))
         if 200 <= response.status < 300:
             self.expires = granted_expires(response, contact, asked)
         return response
