@@ -55,7 +55,8 @@ def check_login(session: Session, username: str, password: str) -> tuple[str, Us
 
 
 class AddressLimiter:
-    """Counts login attempts per client address in a sliding window (in memory)."""
+    """Counts failed sign-ins per client address in a sliding window (in memory): a brake on
+    guessing across many accounts from one place. Successful sign-ins are not counted."""
 
     def __init__(self, limit: int = ADDRESS_LIMIT, window_s: float = ADDRESS_WINDOW_S) -> None:
         self.limit = limit
@@ -63,22 +64,22 @@ class AddressLimiter:
         self._hits: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def allow(self, address: str) -> bool:
+    def _trim(self, address: str, now: float) -> deque[float]:
+        hits = self._hits.setdefault(address, deque())
+        while hits and hits[0] < now - self.window_s:
+            hits.popleft()
+        return hits
+
+    def blocked(self, address: str) -> bool:
+        with self._lock:
+            return len(self._trim(address, time.monotonic())) >= self.limit
+
+    def failed(self, address: str) -> None:
         now = time.monotonic()
         with self._lock:
-            hits = self._hits.setdefault(address, deque())
-            while hits and hits[0] < now - self.window_s:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return False
-            hits.append(now)
+            self._trim(address, now).append(now)
             if len(self._hits) > 10_000:  # bounded memory
                 self._hits = {k: v for k, v in self._hits.items() if v}
-            return True
-
-    def reset(self, address: str) -> None:
-        with self._lock:
-            self._hits.pop(address, None)
 
 
 def _serializer(secret: str) -> URLSafeTimedSerializer:

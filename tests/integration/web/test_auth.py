@@ -136,3 +136,17 @@ def test_language_is_per_user(web: Web) -> None:
     other = web.client()
     login(other, "martins.ozols", "agent-demo-1")
     assert "Pieņemt zvanus" in other.get("/desktop").text
+
+
+def test_many_failures_from_one_address_are_slowed_down(web: Web) -> None:
+    from zvans.web.security import AddressLimiter
+
+    web.z.services["web_login_limiter"] = AddressLimiter(limit=3, window_s=3600)
+    c = web.client()
+    for name in ("nobody1", "nobody2", "nobody3"):
+        r = c.post("/login", data={"username": name, "password": "x-wrong-1",
+                                   "csrf_token": csrf_of(c)})
+        assert r.status_code == 401
+    r = c.post("/login", data={"username": "anna.berzina", "password": "agent-demo-1",
+                               "csrf_token": csrf_of(c)})
+    assert r.status_code == 429 and 'data-error-for="_form"' in r.text

@@ -38,7 +38,16 @@ from zvans.web.security import (
 
 log = logging.getLogger("zvans.web.auth")
 router = APIRouter(include_in_schema=False)
-limiter = AddressLimiter()
+
+
+def limiter_of(request: Request) -> AddressLimiter:
+    """One limiter per process (kept with the other services)."""
+    services = get_zvans(request).services
+    found = services.get("web_login_limiter")
+    if not isinstance(found, AddressLimiter):
+        found = AddressLimiter()
+        services["web_login_limiter"] = found
+    return found
 
 
 def home_for(role: str) -> str:
@@ -83,12 +92,15 @@ async def login(request: Request, session: Session = Depends(db_session)) -> Res
     if ctx["errors"]:
         return render(request, "auth/login.html", ctx, status_code=422)
     address = request.client.host if request.client else "?"
-    if not limiter.allow(address):
+    limiter = limiter_of(request)
+    if limiter.blocked(address):
         ctx["errors"]["_form"] = _("Too many sign-in attempts from this address. "
                                    "Wait a few minutes and try again.")
         return render(request, "auth/login.html", ctx, status_code=429)
     outcome, user = check_login(session, username, password)
     session.commit()
+    if outcome != LoginOutcome.OK:
+        limiter.failed(address)
     if outcome == LoginOutcome.LOCKED and user is not None:
         log.warning("login locked for %s", username)
         ctx["errors"]["_form"] = _(
