@@ -26,6 +26,21 @@ def normalise_number(number: str) -> str:
     return f"+{digits}" if plus else digits
 
 
+_memo: tuple[object, frozenset[str]] = (None, frozenset())
+
+
+def _normalised(dids: Collection[str]) -> frozenset[str]:
+    """The DIDs in normal form, recomputed only when the app swaps in a new collection
+    (checked per INVITE, so a large DID list must not be normalised each time)."""
+    global _memo
+    source, normal = _memo
+    if source is not dids:
+        normal = frozenset(normalise_number(d) or d for d in dids)
+        if isinstance(dids, frozenset):  # immutable: safe to remember by identity
+            _memo = (dids, normal)
+    return normal
+
+
 def is_authorised_to_dial(
     number: str,
     *,
@@ -40,7 +55,7 @@ def is_authorised_to_dial(
       numbers starting with one of them (e.g. national numbers, no premium ranges).
     """
     wanted = normalise_number(number) or number
-    if wanted in {normalise_number(d) or d for d in dids}:
+    if wanted in _normalised(dids):
         return True
     if authenticated_user is None:
         return False
