@@ -830,6 +830,10 @@ class SipStack:
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        for leg in list(self._dialogs.values()):
+            for pending in leg._pending_2xx.values():
+                pending.stop()
+        self.layer.shutdown()
         await self.transport.close()
 
     @property

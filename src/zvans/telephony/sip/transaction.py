@@ -510,6 +510,15 @@ class TransactionLayer:
         txn.start()
         return txn
 
+    def shutdown(self) -> None:
+        """Stop every timer and forget every transaction (the stack is stopping)."""
+        for txn in [*self.server.values(), *self.client.values()]:
+            for handle in txn._timers.values():
+                handle.cancel()
+            txn._timers.clear()
+        self.server.clear()
+        self.client.clear()
+
     def transport_failed(self, peer: Peer) -> None:
         for txn in [t for t in self.client.values() if t.peer == peer]:
             txn.transport_failed()
