@@ -123,3 +123,54 @@ def test_agent_takes_a_call_with_card_request_and_wallboard(server: Server, brow
     finally:
         agent_ctx.close()
         super_ctx.close()
+
+
+def test_bad_input_on_the_desktop_is_shown_next_to_the_field(server: Server, browser: Any
+                                                             ) -> None:
+    before = server.sql("SELECT count(*) FROM request")[0][0]
+    ctx = browser.new_context(locale="lv-LV")
+    page = ctx.new_page()
+    try:
+        sign_in(page, server.base_url, "edgars.liepa", "agent-demo-1")
+        expect(page).to_have_url(server.base_url + "/desktop")
+        # The interface is in Latvian (the user's language).
+        expect(page.locator("#btn-login")).to_have_text("Pieslēgties rindām")
+        page.click("#req-save")
+        expect(page.locator('[data-error-for="phone"]')).to_have_text(
+            "Tālruņa numurs ir obligāts.")
+        expect(page.locator('[data-error-for="name"]')).to_have_text("Vārds ir obligāts.")
+        expect(page.locator("#req-phone")).to_have_attribute("aria-invalid", "true")
+        page.fill("#req-phone", "call me")
+        page.fill("#req-name", "Anita")
+        page.click("#req-save")
+        expect(page.locator('[data-error-for="phone"]')).to_have_text(
+            "Tālruņa numurā drīkst būt tikai cipari un + sākumā.")
+        expect(page.locator('[data-error-for="name"]')).to_be_hidden()
+        shot(page, "07-desktop-field-errors")
+        assert server.sql("SELECT count(*) FROM request")[0][0] == before
+        # The ring target: a bad value is refused next to the field, a number is saved.
+        page.fill("#ring-target", "my mobile")
+        page.click("#ring-form button[type=submit]")
+        expect(page.locator("#err-ring_target")).to_be_visible()
+        page.fill("#ring-target", "+371 2612 3456")
+        page.click("#ring-form button[type=submit]")
+        expect(page.locator("#err-ring_target")).to_be_hidden()
+        expect(page.locator("#ring-saved")).to_have_text("Saglabāts.")
+        assert server.sql("SELECT a.ring_target FROM agent_profile a JOIN user_account u "
+                          "ON u.id = a.user_id WHERE u.username = 'edgars.liepa'")[0][0] \
+            == "+37126123456"
+        # Pause with a reason from the organisation's list, then ready, then leave.
+        page.click("#btn-login")
+        expect(page.locator("#agent-state")).to_have_attribute("data-availability", "ready")
+        page.select_option("#pause-reason", "lunch")
+        page.click("#btn-pause")
+        expect(page.locator("#agent-state")).to_have_attribute("data-availability", "paused")
+        expect(page.locator("#agent-state")).to_contain_text("Pusdienas")
+        page.click("#btn-ready")
+        expect(page.locator("#agent-state")).to_have_attribute("data-availability", "ready")
+        page.click("#btn-leave")
+        expect(page.locator("#agent-state")).to_have_attribute("data-availability",
+                                                               "logged_out")
+        expect(page.locator("#btn-login")).to_be_visible()
+    finally:
+        ctx.close()

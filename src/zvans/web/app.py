@@ -107,6 +107,10 @@ def create_app(z: Zvans) -> FastAPI:
         if wants_json(request):
             body = exc.as_dict()
             body["error"]["message"] = translate(request, exc.message)
+            many = body["error"]["details"].get("errors")
+            if isinstance(many, dict):
+                body["error"]["details"]["errors"] = {
+                    k: translate(request, str(v)) for k, v in many.items()}
             return JSONResponse(body, status_code=exc.status)
         if isinstance(exc, LoginRequired):
             target = request.url.path
