@@ -156,6 +156,24 @@ def _free_port() -> int:
     raise RuntimeError("no free port")
 
 
+def _free_block(size: int = 4, start: int = 40000, end: int = 60000) -> int:
+    """An even port with ``size - 1`` free ports after it (sipp's media ports)."""
+    for base in range(start, end - size, size):
+        socks = []
+        try:
+            for offset in range(size):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(sock)
+                sock.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError("no free port block")
+
+
 def looped_pcap(src: Path, dst: Path, seconds: float) -> Path:
     """sipp's stock capture repeated (continuous RTP sequence and timestamps) for ``seconds``."""
     data = src.read_bytes()
@@ -286,13 +304,21 @@ async def _stats_starter(z: Any) -> Any:
     return stop
 
 
+async def _telephony_starter(z: Any) -> Any:
+    """The SIP starter of `zvans serve`, with sipp's address trusted like an operator's SBC
+    (all calls come from one address, as through a trunk: not rate-limited per source)."""
+    from zvans.telephony.service import start_telephony
+
+    telephony = await start_telephony(z, trusted_sources=("127.0.0.1",))
+    return telephony.stop
+
+
 def serve_for_bench(web_port: int) -> None:
     from zvans import server
     from zvans.app import build
     from zvans.config import load_settings
-    from zvans.telephony import service
 
-    service.register()
+    server.STARTERS.append(_telephony_starter)
     server.STARTERS.append(_stats_starter)
     z = build(load_settings())
     server.run(z, "127.0.0.1", web_port)
@@ -419,7 +445,7 @@ def _sipp(r: _Run, scenario: str, sip_port: int, cpu: int, args: list[str],
 
 def _uas(r: _Run, scenario: str, uas_port: int, cpu: int) -> subprocess.Popen[bytes]:
     return r.start([*_others(cpu), "sipp", "-sf", str(r.workdir / scenario), "-i",
-                    "127.0.0.1", "-p", str(uas_port), "-mp", "40000", "-nostdin",
+                    "127.0.0.1", "-p", str(uas_port), "-mp", str(_free_block()), "-nostdin",
                     "-trace_stat", "-fd", "1", "-stf", str(r.workdir / "uas.csv")],
                    log="uas.log")
 
@@ -439,7 +465,8 @@ def _concurrency(r: _Run, sip_port: int, uas_port: int, calls: int, rate: float,
     time.sleep(1)
     before = r.stats()
     caller = _sipp(r, "caller.xml", sip_port, cpu,
-                   ["-s", DID, "-p", str(_free_port()), "-mp", "44000", "-r", str(rate),
+                   ["-s", DID, "-p", str(_free_port()), "-mp", str(_free_block(start=44000)),
+                    "-r", str(rate),
                     "-l", str(calls), "-m", str(calls), "-d", str(int(hold_s * 1000)),
                     "-timeout", str(int(hold_s + calls / rate + 120)) + "s"], "caller")
     samples: list[dict[str, Any]] = []
@@ -492,7 +519,8 @@ def _setup_rate(r: _Run, sip_port: int, uas_port: int, count: int, rate: float,
     before = r.stats()
     start = time.monotonic()
     caller = _sipp(r, "caller_silent.xml", sip_port, cpu,
-                   ["-s", DID, "-p", str(_free_port()), "-mp", "46000", "-r", str(rate),
+                   ["-s", DID, "-p", str(_free_port()), "-mp", str(_free_block(start=46000)),
+                    "-r", str(rate),
                     "-l", str(int(rate * 30)), "-m", str(count), "-d", "1000",
                     "-timeout", str(int(count / rate + 120)) + "s"], "setup")
     _wait_calls_done(r, caller, count / rate + 150)

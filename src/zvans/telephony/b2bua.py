@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -132,6 +133,7 @@ class InboundCall:
     ivr_task: asyncio.Future[Any] | None = None
     started: float = field(default_factory=time.monotonic)
     rx_seen: dict[int, tuple[int, float]] = field(default_factory=dict)
+    end_reported: bool = False
     #: packets we played to the caller (IVR, music, announcements) before the bridge
     sent_before_bridge: int = 0
 
@@ -154,7 +156,10 @@ class B2bua:
         #: the last calls' summaries (phase reached, RTP counters, recording), newest last
         self.finished: deque[dict[str, Any]] = deque(maxlen=1000)
         self.fallback: CallControl | None = None
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="zvans-cc")
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="zvans-cc",
+                                            initializer=self._note_thread)
+        self._cc_thread = -1
+        self._arriving: InboundCall | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -179,6 +184,9 @@ class B2bua:
         for task in list(self._tasks):
             task.cancel()
         self._executor.shutdown(wait=True, cancel_futures=False)
+
+    def _note_thread(self) -> None:
+        self._cc_thread = threading.get_ident()
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -222,7 +230,15 @@ class B2bua:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
+        arriving = self._arriving
+        if arriving is not None and decision.call_id not in self.by_iid \
+                and threading.get_ident() == self._cc_thread:
+            self._bind(arriving, decision.call_id)
         loop.call_soon_threadsafe(self._decide, org_id, decision)
+
+    def _bind(self, call: InboundCall, iid: int) -> None:
+        call.iid = iid
+        self.by_iid[iid] = call
 
     def _decide(self, org_id: int, decision: Decision) -> None:
         call_id = decision.call_id
@@ -332,20 +348,22 @@ class B2bua:
                 if queue_id is None:
                     await self._goodbye(call, language, definition.goodbye.text)
                     return
-        else:
-            assert queue_id is not None
-            call.iid = await self._cc(self._new_interaction, call)
-            if call.iid is None:
-                await self._hangup_all(call, "cc-refused")
-                return
-            self.by_iid[call.iid] = call
+        assert queue_id is not None
         if call.phase is Phase.ENDED:
             return
         await self._enqueue(call, queue_id, topic)
 
-    def _new_interaction(self, call: InboundCall) -> int:
-        with self.cc.z.sessions.begin() as session:
-            return self.cc.new_interaction(session, call.org_id, call.caller, did=call.did).id
+    def _arrive(self, call: InboundCall, queue_id: int) -> int:
+        """On the command thread: a call without an IVR enters its queue; ``call_arrived``
+        creates the interaction, and its decisions (Ring...) name an id we do not know yet:
+        :meth:`execute` binds them to ``self._arriving`` (only this thread's command can
+        produce them while it runs). One transaction per call less than creating the
+        interaction first."""
+        self._arriving = call
+        try:
+            return self.cc.call_arrived(call.org_id, queue_id, call.caller, did=call.did)
+        finally:
+            self._arriving = None
 
     async def _enqueue(self, call: InboundCall, queue_id: int, topic: str) -> None:
         queue = await self._db(self.directory.queue, queue_id)
@@ -359,9 +377,20 @@ class B2bua:
         call.audio = QueueAudio(self.media, self.prompts, call.leg, self.moh, queue.language)
         call.phase = Phase.QUEUED
         call.audio.music()
-        assert call.iid is not None
-        done = await self._cc(self.cc.call_arrived, call.org_id, queue_id, call.caller,
-                              did=call.did, ivr_topic=topic, interaction_id=call.iid)
+        if call.iid is None:
+            iid = await self._cc(self._arrive, call, queue_id)
+            if iid is not None:
+                self._bind(call, iid)
+                if call.phase is Phase.ENDED:  # hung up while the call was being queued
+                    if not call.end_reported:
+                        call.end_reported = True
+                        await self._do(self.cc.caller_abandoned, call.org_id, iid)
+                    self._forget(call)
+                    return
+            done = iid
+        else:
+            done = await self._cc(self.cc.call_arrived, call.org_id, queue_id, call.caller,
+                                  did=call.did, ivr_topic=topic, interaction_id=call.iid)
         if done is None and call.phase is Phase.QUEUED:
             await self._goodbye(call, queue.language)
 
@@ -413,6 +442,7 @@ class B2bua:
         summary = self._summary(call, phase, reason)
         iid = call.iid
         if iid is not None:
+            call.end_reported = True
             if phase is Phase.IVR:
                 await self._do(self.cc.ivr_abandoned, call.org_id, iid)
             elif phase is Phase.QUEUED:

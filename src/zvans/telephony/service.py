@@ -34,6 +34,7 @@ from zvans.telephony.sip import (
     DigestServer,
     LagMonitor,
     Peer,
+    RateLimiter,
     Registrar,
     Request,
     Response,
@@ -144,8 +145,13 @@ class Telephony:
 
 
 async def start_telephony(z: Zvans, *, offered: tuple[str, ...] = ("MD5",),
+                          trusted_sources: tuple[str, ...] = (),
                           **overrides: Any) -> Telephony:
-    """Build and start everything; the result is also ``z.services['sip']``."""
+    """Build and start everything; the result is also ``z.services['sip']``.
+
+    ``trusted_sources`` are operator SBCs (addresses or networks): they may call DIDs
+    without authentication like anyone, and are exempt from the per-source request rate
+    limit, which a trunk carrying a whole contact center's calls would otherwise hit."""
     settings = z.settings
     cc = attach(z)
     directory = Directory(z)
@@ -162,9 +168,12 @@ async def start_telephony(z: Zvans, *, offered: tuple[str, ...] = ("MD5",),
     stack = SipStack(
         StackConfig(host=settings.sip_host, udp_port=settings.sip_port,
                     tcp_port=settings.sip_port, realm=realm, dids=dids,
-                    contact_user="zvans", user_agent="Zvans"),
+                    contact_user="zvans", user_agent="Zvans", trusted_sources=trusted_sources),
         registrar=registrar, lag_probe=lag.lag,
     )
+    if trusted_sources:
+        stack.rate_limiter = RateLimiter(stack.config.rate, stack.config.burst,
+                                         exempt=trusted_sources)
     await stack.start()
     media = MediaEngine(host=settings.sip_host, port_start=settings.rtp_port_min,
                         port_end=settings.rtp_port_max)

@@ -211,6 +211,27 @@ class Baresip:
         self.log.close()
 
 
+def start_phone(home: Path, user: str, password: str, server_port: int,
+                done: Callable[[Baresip], bool], *, auto_answer: bool = True,
+                tries: int = 3, timeout: float = 20.0) -> Baresip:
+    """Start baresip until ``done(phone)``; a 503 (the server shedding load while this
+    shared machine is busy) is retried with a fresh phone, as a real phone would later."""
+    for attempt in range(tries):
+        phone = Baresip(home / f"try{attempt}", user, password, server_port,
+                        auto_answer=auto_answer)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if done(phone):
+                return phone
+            if "503 Service Unavailable" in phone.output():
+                break
+            time.sleep(0.1)
+        phone.stop()
+        if "503 Service Unavailable" not in phone.output():
+            raise AssertionError(f"{user}'s phone: {phone.output()[-2000:]}")
+    raise AssertionError(f"{user}'s phone got 503 {tries} times")
+
+
 class Sipp:
     """One sipp run as a client (one call) in the background."""
 

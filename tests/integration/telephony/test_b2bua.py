@@ -23,6 +23,7 @@ from tests.integration.telephony.support import (
     event_types,
     events,
     have_peers,
+    start_phone,
     user_id,
     wait_until,
 )
@@ -94,13 +95,8 @@ def first_event(z: Zvans, type_: str) -> int | None:
 
 
 def agent(service: Service, tmp_path: Path, username: str, *, auto: bool = True) -> Baresip:
-    phone = Baresip(tmp_path / username, username, PASSWORD, service.port, auto_answer=auto)
-    try:
-        wait_until(lambda: service.registered(username), f"{username} to register", 20)
-    except AssertionError:
-        phone.stop()
-        raise AssertionError(phone.output()[-2000:]) from None
-    return phone
+    return start_phone(tmp_path / username, username, PASSWORD, service.port,
+                       lambda _phone: service.registered(username), auto_answer=auto)
 
 
 def finished(service: Service, iid: int) -> dict[str, object]:
