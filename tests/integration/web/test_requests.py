@@ -176,3 +176,53 @@ def test_unanswered_register_lists_and_marks_rows(web: Web) -> None:
         row = s.scalar(select(UnansweredEntry))
         assert row is not None and row.callback_state == "called_back"
         assert row.resolved_by_user_id == web.user_id("anna.berzina")
+
+
+def test_unanswered_rows_resolve_when_the_client_calls_again(web: Web) -> None:
+    cc = web.z.services["cc"]
+    org_id = web.org_id()
+    client, token = signed_in(web, "anna.berzina")
+    with web.z.sessions() as s:
+        from zvans.store.models import Queue
+
+        queue_id = s.scalar(select(Queue.id).where(Queue.name == "Latvian"))
+    # Nobody is logged in: the caller waits and hangs up — a row in the register.
+    first = cc.call_arrived(org_id, queue_id, "+37120000042")
+    cc.caller_abandoned(org_id, first)
+    rows = client.get("/api/v1/unanswered?open_only=true").json()["items"]
+    assert [(r["caller"], r["reason"], r["resolved"]) for r in rows] == [
+        ("+37120000042", "abandoned", False)]
+    # The client calls again and is answered: the row resolves by itself.
+    client.post("/api/v1/agents/me/login", headers={"X-CSRF-Token": token})
+    second = cc.call_arrived(org_id, queue_id, "+37120000042")
+    cc.offer_answered(org_id, web.user_id("anna.berzina"), second)
+    listing = client.get("/api/v1/unanswered").json()["items"]
+    assert listing[0]["resolved"] is True
+    assert listing[0]["callback_state"] == "client_called_back"
+    assert client.get("/api/v1/unanswered?open_only=true").json()["total"] == 0
+
+
+def test_saving_the_card_ends_a_wrapup_that_waits_for_it(web: Web) -> None:
+    from zvans.store.models import Queue
+
+    cc = web.z.services["cc"]
+    org_id = web.org_id()
+    with web.z.sessions.begin() as s:
+        queue = s.scalar(select(Queue).where(Queue.name == "Latvian"))
+        assert queue is not None
+        queue.wrapup_until_card = True
+        queue_id = queue.id
+    cc.reload(org_id)
+    client, token = signed_in(web, "anna.berzina")
+    h = {"X-CSRF-Token": token}
+    client.post("/api/v1/agents/me/login", headers=h)
+    iid = cc.call_arrived(org_id, queue_id, "+37120000043")
+    uid = web.user_id("anna.berzina")
+    cc.offer_answered(org_id, uid, iid)
+    cc.call_ended(org_id, iid)
+    assert client.get("/api/v1/agents/me").json()["activity"] == "wrap_up"
+    r = post(client, token, {"phone": "+37120000043", "name": "Kalns", "interaction_id": iid})
+    assert r.status_code == 201
+    assert r.json()["duration_s"] is not None and r.json()["queue"] == "Latvian"
+    me = client.get("/api/v1/agents/me").json()
+    assert me["activity"] == "idle" and me["availability"] == "ready"

@@ -122,13 +122,34 @@ def list_requests(
 
 
 @router.post("/requests", status_code=201, dependencies=[Depends(csrf_protect)])
-def create_request(body: RequestBody, user: SessionUser = Depends(TAKES_CALLS),
+def create_request(body: RequestBody, request: Request,
+                   user: SessionUser = Depends(TAKES_CALLS),
                    session: Session = Depends(db_session)) -> dict[str, Any]:
     row = rs.create_request(session, user.org_id, user.id, rs.RequestInput(
         phone=body.phone, name=body.name, wrapup_code_ids=body.wrapup_codes,
         comment=body.comment, interaction_id=body.interaction_id))
     session.commit()
+    _end_card_wrapup(request, session, user, row)
     return _one(session, user, row)
+
+
+def _end_card_wrapup(request: Request, session: Session, user: SessionUser,
+                     row: RequestRow) -> None:
+    """In a queue whose wrap-up lasts "until the client card is saved", saving the request
+    for the call the agent is wrapping up ends the wrap-up (seed 001 status 7)."""
+    cc = get_zvans(request).services.get("cc")
+    if cc is None or row.interaction_id is None or row.queue_id is None:
+        return
+    queue = session.get(Queue, row.queue_id)
+    if queue is None or not queue.wrapup_until_card:
+        return
+    try:
+        view = cc.agent_view(user.org_id, user.id)
+        if view.get("activity") == "wrap_up" and view.get("interaction_id") in (
+                None, row.interaction_id):
+            cc.wrapup_done(user.org_id, user.id)
+    except ZvansError:
+        pass
 
 
 def _one(session: Session, user: SessionUser, row: RequestRow) -> dict[str, Any]:
