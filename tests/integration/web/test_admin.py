@@ -15,15 +15,6 @@ from tests.integration.web.conftest import Web, csrf_of, login
 from zvans.store import catalog, orgs, users
 from zvans.store.audit import audit
 from zvans.store.models import AuditEntry, Did, Queue, Request, SkillLevel, User, WrapupCode
-from zvans.web.security import AddressLimiter
-
-
-@pytest.fixture(autouse=True)
-def _fresh_login_limiter(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test starts with an empty per-address sign-in counter (it is process-wide)."""
-    from zvans.web.routes import auth
-
-    monkeypatch.setattr(auth, "limiter", AddressLimiter())
 
 
 def admin(web: Web) -> tuple[TestClient, str]:

@@ -6,21 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.integration.web.conftest import Web, login
 from zvans.store import orgs, users
 from zvans.store.models import AuditEntry, Queue
-from zvans.web.security import AddressLimiter
-
-
-@pytest.fixture(autouse=True)
-def _fresh_login_limiter(monkeypatch: pytest.MonkeyPatch) -> None:
-    from zvans.web.routes import auth
-
-    monkeypatch.setattr(auth, "limiter", AddressLimiter())
 
 
 def supervisor(web: Web) -> tuple[TestClient, str]:

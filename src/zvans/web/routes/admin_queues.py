@@ -191,7 +191,14 @@ def _queue_form(request: Request, session: Session, actor: SessionUser, row: Que
                 values: dict[str, Any], errors: dict[str, str],
                 status_code: int = 200) -> Response:
     _ = translator(request)
+    members: list[tuple[int, str]] = []
+    if row is not None:
+        levels = catalog.skills_of(session, actor.org_id)
+        members = sorted((levels[u.id][row.id], u.display_name)
+                         for u in skill_people(session, actor.org_id)
+                         if row.id in levels.get(u.id, {}))
     return render(request, "admin/queue_form.html", {
+        "members": members,
         "active": "admin", "section": "queues", "row": row, "values": values,
         "errors": errors, "days": DAYS,
         "strategy_options": [(k, _(STRATEGY_LABELS.get(k, k))) for k in STRATEGIES],

@@ -111,6 +111,20 @@ function renderAgents() {
   }
 }
 
+function renderTotals() {
+  const counts = { waiting: 0, ready: 0, on_call: 0, wrap_up: 0, paused: 0 };
+  for (const q of board.queues) counts.waiting += q.waiting;
+  for (const a of board.agents) {
+    const [cls] = stateOf(a);
+    if (cls === "ringing") counts.ready += 1; // offered a call, not yet talking
+    else if (cls in counts) counts[cls] += 1;
+  }
+  for (const [key, value] of Object.entries(counts)) {
+    const el = document.querySelector(`#wb-totals [data-total="${key}"]`);
+    if (el) el.textContent = value;
+  }
+}
+
 function tick() {
   const now = serverNow();
   for (const el of document.querySelectorAll("[data-since]")) {
@@ -129,6 +143,7 @@ function apply(data, eventId) {
   skew = Date.parse(board.at) - Date.now();
   renderQueues();
   renderAgents();
+  renderTotals();
   tick();
   root.dataset.updatedAt = board.at;
   if (eventId !== undefined && eventId !== null) root.dataset.lastEventId = String(eventId);
