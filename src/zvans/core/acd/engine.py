@@ -149,7 +149,7 @@ class _Agent:
         self.skills = dict(skills)
         self.queues: dict[int, int] = {}
         self.by_level: list[tuple[int, list[_Queue]]] = []
-        self.memb: list[tuple[_Queue, int, OrderedDict[int, None]]] = []
+        self.memb: list[tuple[_Queue, int, dict[int, None]]] = []
         self.availability = Availability.LOGGED_OUT
         self.activity = Activity.IDLE
         self.pause_reason: str | None = None
@@ -200,7 +200,7 @@ class _Queue:
         self.strategy = cfg.strategy
         self.waiting: list[Entry] = []
         self.pools: dict[int, list[PoolEntry]] = {}
-        self.fifo: dict[int, OrderedDict[int, None]] = {}
+        self.fifo: dict[int, dict[int, None]] = {}
         self.pool_live: dict[int, int] = {}
         self.levels: list[int] = []
         self.logged_in = 0
@@ -380,7 +380,7 @@ class Engine:
 
     def _new_level(self, q: _Queue, lvl: int) -> None:
         q.pools[lvl] = []
-        q.fifo[lvl] = OrderedDict()
+        q.fifo[lvl] = {}
         q.pool_live[lvl] = 0
         q.levels = sorted(q.pools)
 
