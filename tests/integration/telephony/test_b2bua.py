@@ -268,3 +268,47 @@ def test_out_of_hours_caller_leaves_a_voice_message(service: Service, tmp_path: 
     with wave.open(str(path), "rb") as w:
         assert (w.getnchannels(), w.getframerate()) == (1, 8000)
         assert w.getnframes() > 8000  # the caller spoke after the greeting and the tone
+
+
+def test_hold_is_passed_through_to_the_agent(service: Service, tmp_path: Path) -> None:
+    z = service.z
+    oid = org_id(z)
+    anna = agent(service, tmp_path, "anna.berzina")
+    caller = None
+    try:
+        service.cc.agent_login(oid, user_id(z, "anna.berzina"))
+        caller = Sipp("b2bua_caller_hold.xml", IVR, service.port, tmp_path / "caller",
+                      pause_ms=3000)
+        assert caller.wait() == 0, caller.errors()
+        iid = interaction_ids(z)[0]
+        record = finished(service, iid)
+        phone_log = anna.output()
+    finally:
+        if caller is not None:
+            caller.kill()
+        anna.stop()
+    stats = service.telephony.b2bua.stats
+    assert stats["hold_passed"] == 1 and stats["resume_passed"] == 1
+    assert record["phase"] == "connected"
+    assert event_types(z, iid)[-2:] == ["answered", "completed"]
+    assert "sendonly" in phone_log or "hold" in phone_log.lower()
+
+
+@pytest.fixture
+def impatient(demo_z: Zvans) -> Iterator[Service]:
+    svc = Service(demo_z, rtp_timeout_s=3.0)
+    yield svc
+    svc.stop()
+
+
+def test_a_caller_whose_media_stopped_is_hung_up(impatient: Service, tmp_path: Path) -> None:
+    z = impatient.z
+    caller = Sipp("b2bua_caller_silent.xml", "+37160000101", impatient.port,
+                  tmp_path / "caller", pause_ms=30000)
+    try:
+        iid = wait_until(lambda: first_event(z, "abandoned"), "the dead call to end", 30)
+        record = finished(impatient, iid)
+    finally:
+        caller.kill()
+    assert record["reason"] == "rtp-timeout" and record["phase"] == "queued"
+    assert event_types(z, iid) == ["arrived", "enqueued", "abandoned"]
