@@ -138,3 +138,25 @@ def test_music_resumes_where_it_was_interrupted() -> None:
         phone.close()
 
     run(body)
+
+
+def test_many_playbacks_share_one_pacer_and_each_gets_every_frame() -> None:
+    from zvans.telephony.media.player import Pacer
+
+    async def body(engine: MediaEngine) -> None:
+        phones = [await Phone.open() for _ in range(30)]
+        legs = [await answered_leg(engine, phone) for phone in phones]
+        clip = audio.AudioClip(audio.tone(500, 0.2))  # 10 frames
+        playbacks = [engine.play(leg, clip) for leg in legs]
+        assert len(Pacer.of_running_loop()) == 30
+        await asyncio.gather(*(p.wait() for p in playbacks))
+        for phone in phones:
+            await phone.wait_for(10)
+            got = phone.received
+            assert len(got) == 10
+            assert [p.sequence - got[0].sequence for p in got] == list(range(10))
+            assert [p.timestamp - got[0].timestamp for p in got] == [160 * i for i in range(10)]
+            phone.close()
+        assert len(Pacer.of_running_loop()) == 0
+
+    run(body)

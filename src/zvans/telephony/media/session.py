@@ -287,8 +287,7 @@ class MediaEngine:
         if leg.peer is None:
             leg.mode = LegMode.PLAY
         playback.start()
-        assert playback._task is not None
-        playback._task.add_done_callback(lambda _t: self._playback_ended(leg, playback))
+        playback.add_done_callback(lambda _p: self._playback_ended(leg, playback))
         return playback
 
     def _clips(self, source: AudioSource) -> list[AudioClip]:
