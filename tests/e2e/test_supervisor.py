@@ -59,6 +59,7 @@ def test_wallboard_updates_live_and_supervisor_changes_agent_state(
         latvian = one(server, "SELECT id FROM queue WHERE name = 'Latvian'")
         assert agent.call("POST", f"/api/v1/calls/{call_id}/answer").status_code == 200
         expect(row).to_have_attribute("data-activity", "on_call")
+        expect(page.locator('#wb-totals [data-total="on_call"]')).to_have_text("1")
         qrow = page.locator(f'#wb-queues tr[data-queue-id="{latvian}"]')
         expect(qrow.locator(".answered")).to_have_text("1")
         assert agent.call("POST", f"/api/v1/calls/{call_id}/hangup").status_code == 200
