@@ -273,6 +273,7 @@ class Engine:
         self._seq = 0
         self._rr_seq = 0
         self._sticky: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        self._sticky_purged = -math.inf
         self._tz = ZoneInfo(self.config.timezone)
         self._day = -1
         self._day_start = math.inf
@@ -318,6 +319,9 @@ class Engine:
         sticky = self._sticky
         sticky[caller] = (agent_id, now)
         sticky.move_to_end(caller)
+        if now < self._sticky_purged + 60.0:
+            return  # purge at most once a minute
+        self._sticky_purged = now
         horizon = now - self.config.sticky_days * 86400.0
         while sticky:
             oldest = next(iter(sticky.values()))
@@ -527,8 +531,9 @@ class Engine:
 
     def _offer(self, a: _Agent, c: _Call, now: float, out: Outcome) -> None:
         q = self._queues[c.queue_id]
-        self._rr_seq += 1
-        a.rr[q.id] = self._rr_seq
+        if q.strategy is Strategy.ROUND_ROBIN:
+            self._rr_seq += 1
+            a.rr[q.id] = self._rr_seq
         cid = c.entry[2]
         a.call_id = cid
         c.agent_id = a.id
@@ -1128,7 +1133,8 @@ class Engine:
         a = self._agents[c.agent_id]
         self._set_call(c, CallState.COMPLETED)
         talk = now - c.answered_at
-        self._roll_day(a, now)
+        if a.day != self._day or not self._day_start <= now < self._day_end:
+            self._roll_day(a, now)
         a.calls_today += 1
         a.talk_today += talk
         a.call_id = None
