@@ -312,6 +312,16 @@ class TestStickyAgent:
         assert ring_of(out).agent_id == 1
 
 
+    def test_sticky_memory_is_bounded(self) -> None:
+        h = Harness(EngineConfig(sticky_days=1))
+        h.queue(1)
+        h.login(1, {1: 1})
+        for i in range(50):
+            cid, _ = h.call(1, caller=f"+3712100{i:04d}")
+            h.handle(1, cid, talk=3600)  # 50 distinct callers over ~2 days
+        assert len(h.engine._sticky) <= 26
+
+
 # ---------------------------------------------------------------- rule 6: wrap-up
 class TestWrapUp:
     def test_timed_wrapup_delays_next_offer(self, h: Harness) -> None:

@@ -5,8 +5,10 @@ Data structures (sized for 10 000 agents and 1 000 queues; no decision scans all
 * per queue, a sorted list of waiting entries ``(key, seq, call_id)`` where
   ``key = arrival time - priority bonus``; the head is the call to serve, positions are a
   bisect away;
-* per (queue, skill level), a heap of free agents ordered by the queue's strategy, with lazy
-  deletion (an entry is valid while the agent's pool token matches) and compaction;
+* per (queue, skill level), the free agents: for longest idle an insertion-ordered dict
+  (agents join at the end when they become free), for the other strategies a heap ordered
+  by the strategy's key with lazy deletion (valid while the agent's pool token matches) and
+  compaction;
 * one heap of timers ``(deadline, seq, kind, id, token)``, also lazily invalidated.
 
 A command validates everything before it changes anything, so a :class:`CoreError` leaves
@@ -390,7 +392,7 @@ class Engine:
 
     def _pool_add(self, a: _Agent, now: float) -> None:
         """The agent joins the free pools of all their queues; ``idle_since`` restarts now,
-        so a longest-idle pool is simply in order of entry (an O(1) ordered dict)."""
+        so a longest-idle pool is simply in order of entry (an insertion-ordered dict)."""
         if a.day != self._day or not self._day_start <= now < self._day_end:
             self._roll_day(a, now)
         a.in_pool = True
