@@ -52,3 +52,32 @@ def zv(settings: Settings) -> Iterator[Zvans]:
 @pytest.fixture
 def port() -> int:
     return free_port()
+
+
+# --- no silent skips ------------------------------------------------------------------------
+# A test that skips because a tool (sipp, baresip, chromium, espeak-ng, PostgreSQL) is missing
+# would let a broken set-up pass. `make test` installs every tool, so any skip fails the run,
+# except skips whose reason starts with "optional:" (e.g. no IPv6 loopback on the host).
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    silent = [
+        (r.nodeid, _skip_reason(r))
+        for r in reporter.stats.get("skipped", [])
+        if not _skip_reason(r).startswith("optional:")
+    ]
+    if silent and exitstatus == 0:
+        lines = "\n".join(f"  {nodeid}: {reason}" for nodeid, reason in silent)
+        reporter.write_line(f"error: {len(silent)} test(s) skipped; fix the set-up:\n{lines}",
+                            red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

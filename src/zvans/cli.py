@@ -315,6 +315,21 @@ def bench_acd(
                        seconds=seconds))
 
 
+@bench_app.command("media")
+def bench_media(
+    calls: Annotated[int, typer.Option(min=1, max=10_000, help="Bridged calls")] = 400,
+    seconds: Annotated[float, typer.Option(min=1, max=600)] = 10.0,
+    record: Annotated[bool, typer.Option(help="Record every call to WAV")] = True,
+    moh: Annotated[int, typer.Option(min=0, max=10_000, help="Callers on hold music")] = 0,
+    nice: Annotated[int, typer.Option(min=-20, max=19, help="Scheduling priority")] = 0,
+) -> None:
+    """RTP relay of N recorded bridged calls on loopback; prints JSON."""
+    from zvans.telephony.media import bench as media_bench
+
+    print_json(media_bench.run(calls=calls, seconds=seconds, record=record, moh=moh,
+                               nice=nice))
+
+
 @bench_app.command("sip")
 def bench_sip(
     calls: Annotated[int, typer.Option(help="Concurrent bridged calls to hold", min=1,
@@ -328,12 +343,14 @@ def bench_sip(
                                               max=5000)] = 200,
     cpu: Annotated[int, typer.Option(help="Core to pin the server to (-1: no pinning)",
                                      min=-1)] = 0,
+    nice: Annotated[int, typer.Option(help="nice for server and sipp (negative: root)",
+                                      min=-20, max=19)] = 0,
 ) -> None:
     """Drive sipp against `zvans serve` (one core): bridged recorded calls; prints JSON."""
     from zvans.bench import sip as sip_bench
 
     print_json(sip_bench.run(calls=calls, rate=rate, hold_s=hold, setup_calls=setup_calls,
-                             setup_rate=setup_rate, cpu=cpu))
+                             setup_rate=setup_rate, cpu=cpu, nice=nice))
 
 
 @sip_app.command("registrations")

@@ -480,7 +480,7 @@ def test_ipv6_loopback_udp_and_tcp() -> None:
             )
             await server.start()
         except OSError:
-            pytest.skip("no IPv6 loopback here")
+            pytest.skip("optional: no IPv6 loopback here")
         client = SipStack(fast)
         await client.start()
         server.on_invite = lambda call: call.answer(SDP_B) and None
