@@ -36,6 +36,8 @@ from zvans.core.acd.decisions import (
     ToVoicemail,
 )
 from zvans.core.acd.states import (
+    ACTIVITY_MOVES,
+    CALL_MOVES,
     Activity,
     Availability,
     CallState,
@@ -345,7 +347,8 @@ class Engine:
         return self._seq
 
     def _timer(self, at: float, kind: int, ident: int, token: int) -> None:
-        heapq.heappush(self._timers, (at, self._next_seq(), kind, ident, token))
+        self._seq += 1
+        heapq.heappush(self._timers, (at, self._seq, kind, ident, token))
 
     def _today(self, now: float) -> int:
         if not self._day_start <= now < self._day_end:
@@ -420,12 +423,14 @@ class Engine:
         out.events.append(make_event(etype, at, call_id, queue_id, agent_id, data))
 
     def _set_call(self, c: _Call, target: CallState) -> None:
-        check_call(c.state, target)
+        if target not in CALL_MOVES[c.state]:
+            check_call(c.state, target)  # raises InvalidTransition
         c.state = target
         c.epoch += 1
 
     def _set_activity(self, a: _Agent, target: Activity, now: float) -> None:
-        check_activity(a.activity, target)
+        if target not in ACTIVITY_MOVES[a.activity]:
+            check_activity(a.activity, target)  # raises InvalidTransition
         a.activity = target
         a.since = now
 
