@@ -74,3 +74,24 @@ def make_event(
     _set_agent(ev, agent_id)
     _set_data(ev, data)
     return ev
+
+
+def emit(
+    events: list[DomainEvent],
+    etype: EventType,
+    at: float,
+    call_id: int | None = None,
+    queue_id: int | None = None,
+    agent_id: int | None = None,
+    /,
+    **data: object,
+) -> None:
+    """Append a new event to ``events`` (the router's one-call path for :func:`make_event`)."""
+    ev: DomainEvent = _new(DomainEvent)
+    _set_type(ev, etype)
+    _set_at(ev, at)
+    _set_call(ev, call_id)
+    _set_queue(ev, queue_id)
+    _set_agent(ev, agent_id)
+    _set_data(ev, data)
+    events.append(ev)

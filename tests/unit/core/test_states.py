@@ -68,3 +68,18 @@ def test_make_event_is_an_ordinary_frozen_event() -> None:
     assert dataclasses.asdict(fast) == dataclasses.asdict(slow)
     with pytest.raises(dataclasses.FrozenInstanceError):
         fast.at = 6.0  # type: ignore[misc]
+
+
+def test_fast_constructors_match_the_dataclasses() -> None:
+    import dataclasses
+
+    from zvans.core.acd.decisions import Ring, make_ring
+    from zvans.core.events import DomainEvent, emit
+
+    assert make_ring(1, 2, 3, 15.0) == Ring(1, 2, 3, 15.0)
+    assert repr(make_ring(1, 2, 3, 15.0)) == repr(Ring(1, 2, 3, 15.0))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        make_ring(1, 2, 3, 15.0).agent_id = 5  # type: ignore[misc]
+    out: list[DomainEvent] = []
+    emit(out, EventType.OFFERED, 1.0, 7, 8, 9, timeout_s=15.0)
+    assert out == [DomainEvent(EventType.OFFERED, 1.0, 7, 8, 9, {"timeout_s": 15.0})]

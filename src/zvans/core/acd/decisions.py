@@ -75,3 +75,20 @@ class Outcome:
     def extend(self, other: Outcome) -> None:
         self.events.extend(other.events)
         self.decisions.extend(other.decisions)
+
+
+_new = object.__new__
+_ring_agent, _ring_call, _ring_queue, _ring_timeout = (
+    Ring.__dict__[name].__set__ for name in ("agent_id", "call_id", "queue_id", "timeout_s")
+)
+
+
+def make_ring(agent_id: int, call_id: int, queue_id: int, timeout_s: float) -> Ring:
+    """A Ring built without the frozen dataclass's per-field ``object.__setattr__`` (about
+    twice as fast); one per routed call. Equal to ``Ring(...)`` in every way."""
+    ring: Ring = _new(Ring)
+    _ring_agent(ring, agent_id)
+    _ring_call(ring, call_id)
+    _ring_queue(ring, queue_id)
+    _ring_timeout(ring, timeout_s)
+    return ring

@@ -30,10 +30,10 @@ from zvans.core.acd.decisions import (
     Announce,
     Outcome,
     Overflow,
-    Ring,
     StartCallback,
     StopRinging,
     ToVoicemail,
+    make_ring,
 )
 from zvans.core.acd.states import (
     ACTIVITY_MOVES,
@@ -47,7 +47,8 @@ from zvans.core.acd.states import (
 )
 from zvans.core.clock import Clock
 from zvans.core.errors import CoreError, InvalidTransition
-from zvans.core.events import EventType, make_event
+from zvans.core.events import EventType
+from zvans.core.events import emit as _emit
 from zvans.core.ewt import AbandonRate, MeanWindow, expected_wait
 
 Entry = tuple[float, int, int]  # (key, seq, call_id)
@@ -410,18 +411,6 @@ class Engine:
             raise _err("no-such-call", f"call {call_id} is unknown", call_id=call_id)
         return c
 
-    @staticmethod
-    def _ev(
-        out: Outcome,
-        etype: EventType,
-        at: float,
-        call_id: int | None = None,
-        queue_id: int | None = None,
-        agent_id: int | None = None,
-        **data: object,
-    ) -> None:
-        out.events.append(make_event(etype, at, call_id, queue_id, agent_id, data))
-
     def _set_call(self, c: _Call, target: CallState) -> None:
         if target not in CALL_MOVES[c.state]:
             check_call(c.state, target)  # raises InvalidTransition
@@ -602,14 +591,14 @@ class Engine:
         if c.state is _CS.CALLBACK_WAITING:
             self._set_call(c, _CS.CALLBACK_DIALING)
             assert c.number is not None
-            self._ev(out, E.CALLBACK_STARTED, now, cid, q.id, a.id, number=c.number)
+            _emit(out.events, E.CALLBACK_STARTED, now, cid, q.id, a.id, number=c.number)
             out.decisions.append(StartCallback(cid, a.id, c.number))
             self._timer(now + self.config.callback_timeout_s, _CB_TIMEOUT, cid, c.epoch)
             return
         self._set_call(c, _CS.RINGING)
         timeout = q.cfg.ring_timeout_s
-        self._ev(out, E.OFFERED, now, cid, q.id, a.id, timeout_s=timeout)
-        out.decisions.append(Ring(a.id, cid, q.id, timeout))
+        _emit(out.events, E.OFFERED, now, cid, q.id, a.id, timeout_s=timeout)
+        out.decisions.append(make_ring(a.id, cid, q.id, timeout))
         self._timer(now + timeout, _RING, cid, c.epoch)
 
     # ------------------------------------------------------------------ queueing
@@ -656,8 +645,8 @@ class Engine:
         q.abandon.departed(now - c.enqueued_at, False)
         self._set_call(c, _CS.VOICEMAIL if tq is None else _CS.QUEUED)
         c.qepoch += 1
-        self._ev(
-            out,
+        _emit(
+            out.events,
             E.OVERFLOWED,
             now,
             cid,
@@ -688,12 +677,12 @@ class Engine:
         if cfg.hours is not None and not cfg.hours.is_open(now):
             self._set_call(c, _CS.OUT_OF_HOURS)
             nxt = cfg.hours.next_opening(now)
-            self._ev(out, E.OUT_OF_HOURS, now, cid, q.id, None, next_opening=nxt)
+            _emit(out.events, E.OUT_OF_HOURS, now, cid, q.id, None, next_opening=nxt)
             if cfg.out_of_hours_action == "voicemail":
                 out.decisions.append(ToVoicemail(cid, "out-of-hours"))
             return
-        self._ev(
-            out,
+        _emit(
+            out.events,
             E.ENQUEUED,
             now,
             cid,
@@ -773,8 +762,15 @@ class Engine:
         self._set_activity(a, _AC.IDLE, now)
         if missed:
             a.misses += 1
-            self._ev(
-                out, E.RING_NO_ANSWER, now, cid, c.queue_id, a.id, reason=reason, misses=a.misses
+            _emit(
+                out.events,
+                E.RING_NO_ANSWER,
+                now,
+                cid,
+                c.queue_id,
+                a.id,
+                reason=reason,
+                misses=a.misses,
             )
         self._requeue(c, now, out)
         limit = self.config.max_ring_misses
@@ -836,7 +832,7 @@ class Engine:
         self._set_availability(a, _AV.PAUSED)
         a.pause_reason = reason
         a.since = now
-        self._ev(out, E.AGENT_PAUSED, now, None, None, a.id, reason=reason)
+        _emit(out.events, E.AGENT_PAUSED, now, None, None, a.id, reason=reason)
         self._release_reserved(a, now, out)
 
     def _do_logout(self, a: _Agent, now: float, out: Outcome) -> None:
@@ -848,7 +844,7 @@ class Engine:
         a.pause_reason = None
         a.misses = 0
         a.since = now
-        self._ev(out, E.AGENT_LOGOUT, now, None, None, a.id)
+        _emit(out.events, E.AGENT_LOGOUT, now, None, None, a.id)
         self._release_reserved(a, now, out)
 
     def _validate_queues(self, queues: dict[int, int]) -> None:
@@ -960,7 +956,7 @@ class Engine:
         a.idle_since = now
         self._set_memberships(a, memberships)
         self._set_availability(a, _AV.READY)
-        self._ev(out, E.AGENT_LOGIN, now, None, None, a.id, queues=dict(memberships))
+        _emit(out.events, E.AGENT_LOGIN, now, None, None, a.id, queues=dict(memberships))
         if self._offerable(a):
             self._agent_free(a, now, out)
         return out
@@ -1008,7 +1004,7 @@ class Engine:
         a.since = now
         if a.activity is _AC.IDLE:
             a.idle_since = now
-        self._ev(out, E.AGENT_READY, now, None, None, a.id)
+        _emit(out.events, E.AGENT_READY, now, None, None, a.id)
         if self._offerable(a):
             self._agent_free(a, now, out)
         return out
@@ -1041,7 +1037,7 @@ class Engine:
         a.dtoken += 1
         was_expired = a.desktop_expired
         a.desktop_expired = False
-        self._ev(out, E.DESKTOP_CONNECTED, now, None, None, a.id)
+        _emit(out.events, E.DESKTOP_CONNECTED, now, None, None, a.id)
         if was_expired and self._offerable(a):
             self._agent_free(a, now, out)
         return out
@@ -1057,7 +1053,7 @@ class Engine:
         a.desktop_lost_since = now
         a.dtoken += 1
         self._timer(now + self.config.desktop_lost_limit_s, _DESKTOP, a.id, a.dtoken)
-        self._ev(out, E.DESKTOP_LOST, now, None, None, a.id)
+        _emit(out.events, E.DESKTOP_LOST, now, None, None, a.id)
         return out
 
     # ================================================================== commands: calls
@@ -1082,7 +1078,9 @@ class Engine:
         c = _Call(call_id, queue_id, caller, priority_bonus_s, now, simulated)
         c.entry = (now - priority_bonus_s, self._next_seq(), call_id)
         self._calls[call_id] = c
-        self._ev(out, E.ARRIVED, now, call_id, queue_id, None, caller=caller, simulated=simulated)
+        _emit(
+            out.events, E.ARRIVED, now, call_id, queue_id, None, caller=caller, simulated=simulated
+        )
         self._enqueue(c, q, now, out)
         return out
 
@@ -1114,8 +1112,8 @@ class Engine:
         a.misses = 0
         q.abandon.departed(now - c.enqueued_at, False)
         self._remember(c.caller, a.id, now)
-        self._ev(
-            out,
+        _emit(
+            out.events,
             E.ANSWERED,
             now,
             call_id,
@@ -1161,8 +1159,8 @@ class Engine:
         self._set_call(c, _CS.ABANDONED)
         waited = now - c.arrived_at
         q.abandon.departed(now - c.enqueued_at, True)
-        self._ev(
-            out,
+        _emit(
+            out.events,
             E.ABANDONED,
             now,
             call_id,
@@ -1199,7 +1197,7 @@ class Engine:
         a.calls_today += 1
         a.talk_today += talk
         a.call_id = None
-        self._ev(out, E.COMPLETED, now, call_id, q.id, a.id, talk_s=talk, simulated=c.simulated)
+        _emit(out.events, E.COMPLETED, now, call_id, q.id, a.id, talk_s=talk, simulated=c.simulated)
         del self._calls[call_id]
         cfg = q.cfg
         if cfg.wrapup_until_card or cfg.wrapup_s > 0:
@@ -1225,7 +1223,7 @@ class Engine:
         q = self._queues.get(a.wrap_queue)
         if q is not None:
             q.aht.add(a.wrap_talk + wrap)
-        self._ev(out, E.WRAPUP_DONE, now, None, a.wrap_queue, a.id, wrapup_s=wrap)
+        _emit(out.events, E.WRAPUP_DONE, now, None, a.wrap_queue, a.id, wrapup_s=wrap)
         self._after_idle(a, now, out)
 
     def wrapup_done(self, agent_id: int) -> Outcome:
@@ -1265,8 +1263,8 @@ class Engine:
             # ordered among next day's callbacks by when they were asked for
             c.entry = (not_before, c.entry[1], call_id)
             q.callbacks += 1
-            self._ev(
-                out,
+            _emit(
+                out.events,
                 E.CALLBACK_REQUESTED,
                 now,
                 call_id,
@@ -1288,8 +1286,8 @@ class Engine:
             c.reserved_for = None
             q.reserved -= 1
             self._insert_waiting(q, c)
-        self._ev(
-            out,
+        _emit(
+            out.events,
             E.CALLBACK_REQUESTED,
             now,
             call_id,
@@ -1354,8 +1352,15 @@ class Engine:
         q.callbacks -= 1
         c.answered_at = now
         self._remember(c.caller, a.id, now)
-        self._ev(
-            out, E.ANSWERED, now, call_id, q.id, a.id, callback=True, wait_s=now - c.arrived_at
+        _emit(
+            out.events,
+            E.ANSWERED,
+            now,
+            call_id,
+            q.id,
+            a.id,
+            callback=True,
+            wait_s=now - c.arrived_at,
         )
         return out
 
@@ -1381,8 +1386,8 @@ class Engine:
         else:
             self._set_call(c, _CS.CALLBACK_WAITING)
             self._timer(now + self.config.callback_retry_s, _CB_ACTIVATE, cid, c.epoch)
-        self._ev(
-            out,
+        _emit(
+            out.events,
             E.CALLBACK_FAILED,
             now,
             cid,
@@ -1402,7 +1407,7 @@ class Engine:
             raise InvalidTransition("call", c.state.value, "voicemail_left", {"call_id": call_id})
         now = self.clock.now()
         out = Outcome()
-        self._ev(out, E.VOICEMAIL_LEFT, now, call_id, c.queue_id, None, caller=c.caller)
+        _emit(out.events, E.VOICEMAIL_LEFT, now, call_id, c.queue_id, None, caller=c.caller)
         del self._calls[call_id]
         return out
 
