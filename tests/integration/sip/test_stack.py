@@ -567,3 +567,10 @@ def test_outbound_registration_follows_min_expires() -> None:
             assert "expires=120" in (response.headers.get("Contact") or "")
 
     run(main)
+
+
+def test_trusted_sources_are_not_rate_limited() -> None:
+    stack_config = StackConfig(rate=0.01, burst=1, trusted_sources=("127.0.0.0/8",))
+    stack = SipStack(stack_config)
+    assert all(stack.rate_limiter.allow("127.0.0.1") for _ in range(100))
+    assert stack.rate_limiter.allow("192.0.2.1") and not stack.rate_limiter.allow("192.0.2.1")

@@ -793,7 +793,10 @@ class SipStack:
         self.digest = digest or (registrar.digest if registrar is not None else None)
         self.lookup = lookup or (registrar.lookup if registrar is not None else None)
         self.lag_probe = lag_probe
-        self.rate_limiter = RateLimiter(self.config.rate, self.config.burst)
+        # an operator's SBC carries every caller's traffic: never rate-limit it
+        self.rate_limiter = RateLimiter(
+            self.config.rate, self.config.burst, exempt=self.config.trusted_sources
+        )
         self.trusted = IpAllowList(self.config.trusted_sources)
         self.stats: Counter[str] = Counter()
         #: application hooks
