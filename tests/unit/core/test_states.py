@@ -83,3 +83,7 @@ def test_fast_constructors_match_the_dataclasses() -> None:
     out: list[DomainEvent] = []
     emit(out, EventType.OFFERED, 1.0, 7, 8, 9, timeout_s=15.0)
     assert out == [DomainEvent(EventType.OFFERED, 1.0, 7, 8, 9, {"timeout_s": 15.0})]
+    from zvans.core.acd.decisions import Outcome, new_outcome
+
+    a, b = new_outcome(), new_outcome()
+    assert a == Outcome() and a.events is not b.events and a.decisions is not b.decisions

@@ -92,3 +92,12 @@ def make_ring(agent_id: int, call_id: int, queue_id: int, timeout_s: float) -> R
     _ring_queue(ring, queue_id)
     _ring_timeout(ring, timeout_s)
     return ring
+
+
+def new_outcome() -> Outcome:
+    """An empty Outcome without the dataclass's default-factory machinery (one per
+    command on the routing path)."""
+    out: Outcome = _new(Outcome)
+    out.events = []
+    out.decisions = []
+    return out

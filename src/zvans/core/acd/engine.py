@@ -34,6 +34,7 @@ from zvans.core.acd.decisions import (
     StopRinging,
     ToVoicemail,
     make_ring,
+    new_outcome,
 )
 from zvans.core.acd.states import (
     ACTIVITY_MOVES,
@@ -576,7 +577,7 @@ class Engine:
             reason = a.pending_pause
             a.pending_pause = None
             self._do_pause(a, reason, now, out)
-        elif self._offerable(a):
+        elif a.availability is _AV.READY and a.activity is _AC.IDLE and not a.desktop_expired:
             self._agent_free(a, now, out)
 
     def _offer(self, a: _Agent, c: _Call, now: float, out: Outcome) -> None:
@@ -918,7 +919,7 @@ class Engine:
         A logged-in agent's live memberships change at once."""
         self._validate_queues(skills)
         now = self.clock.now()
-        out = Outcome()
+        out = new_outcome()
         a = self._agents.get(agent_id)
         if a is None:
             self._agents[agent_id] = _Agent(agent_id, skills, now)
@@ -947,7 +948,7 @@ class Engine:
         now = self.clock.now()
         if a is None:
             a = self._agents[agent_id] = _Agent(agent_id, memberships, now)
-        out = Outcome()
+        out = new_outcome()
         check_availability(a.availability, _AV.READY)
         a.activity = _AC.IDLE
         a.misses = 0
@@ -969,7 +970,7 @@ class Engine:
                 "agent availability", "logged_out", "logged_out", {"agent_id": agent_id}
             )
         now = self.clock.now()
-        out = Outcome()
+        out = new_outcome()
         if a.activity is _AC.IDLE:
             self._do_logout(a, now, out)
         elif (
@@ -989,7 +990,7 @@ class Engine:
         """End a pause (or cancel a pause still pending after the call)."""
         a = self._agent(agent_id)
         now = self.clock.now()
-        out = Outcome()
+        out = new_outcome()
         if a.availability is _AV.READY:
             if a.pending_pause is None:
                 raise InvalidTransition(
@@ -1019,7 +1020,7 @@ class Engine:
         if not reason:
             raise _err("invalid-reason", "a pause needs a reason", agent_id=agent_id)
         now = self.clock.now()
-        out = Outcome()
+        out = new_outcome()
         if a.activity is _AC.IDLE:
             self._do_pause(a, reason, now, out)
         else:
@@ -1031,7 +1032,7 @@ class Engine:
         if a.desktop_connected:
             raise InvalidTransition("desktop", "connected", "connected", {"agent_id": agent_id})
         now = self.clock.now()
-        out = Outcome()
+        out = new_outcome()
         a.desktop_connected = True
         a.desktop_lost_since = None
         a.dtoken += 1
@@ -1048,7 +1049,7 @@ class Engine:
         if not a.desktop_connected:
             raise InvalidTransition("desktop", "lost", "lost", {"agent_id": agent_id})
         now = self.clock.now()
-        out = Outcome()
+        out = new_outcome()
         a.desktop_connected = False
         a.desktop_lost_since = now
         a.dtoken += 1
@@ -1074,9 +1075,10 @@ class Engine:
                 "invalid-priority", "priority bonus must be finite and >= 0", call_id=call_id
             )
         now = self.clock.now()
-        out = Outcome()
+        out = new_outcome()
         c = _Call(call_id, queue_id, caller, priority_bonus_s, now, simulated)
-        c.entry = (now - priority_bonus_s, self._next_seq(), call_id)
+        self._seq += 1
+        c.entry = (now - priority_bonus_s, self._seq, call_id)
         self._calls[call_id] = c
         _emit(
             out.events, E.ARRIVED, now, call_id, queue_id, None, caller=caller, simulated=simulated
@@ -1104,7 +1106,7 @@ class Engine:
     def offer_answered(self, agent_id: int, call_id: int) -> Outcome:
         a, c = self._ringing_offer(agent_id, call_id)
         now = self.clock.now()
-        out = Outcome()
+        out = new_outcome()
         q = self._queues[c.queue_id]
         self._set_call(c, _CS.CONNECTED)
         self._set_activity(a, _AC.ON_CALL, now)
@@ -1129,7 +1131,7 @@ class Engine:
         """The agent declined the ring: same as a ring-no-answer (counts as a miss)."""
         a, c = self._ringing_offer(agent_id, call_id)
         now = self.clock.now()
-        out = Outcome()
+        out = new_outcome()
         self._offer_failed(a, c, now, out, missed=True, reason="rejected")
         return out
 
@@ -1146,7 +1148,7 @@ class Engine:
                 "call", c.state.value, _CS.ABANDONED.value, {"call_id": call_id}
             )
         now = self.clock.now()
-        out = Outcome()
+        out = new_outcome()
         q = self._queues[c.queue_id]
         if c.state in (_CS.OUT_OF_HOURS, _CS.VOICEMAIL):
             del self._calls[call_id]  # counted as out of hours / overflow already
@@ -1186,7 +1188,7 @@ class Engine:
                 "call", c.state.value, _CS.COMPLETED.value, {"call_id": call_id}
             )
         now = self.clock.now()
-        out = Outcome()
+        out = new_outcome()
         q = self._queues[c.queue_id]
         assert c.agent_id is not None
         a = self._agents[c.agent_id]
@@ -1237,7 +1239,7 @@ class Engine:
                 {"agent_id": agent_id, "expected": "wrap_up"},
             )
         now = self.clock.now()
-        out = Outcome()
+        out = new_outcome()
         self._end_wrapup(a, now, out)
         return out
 
@@ -1253,7 +1255,7 @@ class Engine:
         if not number or not number.strip():
             raise _err("invalid-number", "a callback needs a phone number", call_id=call_id)
         now = self.clock.now()
-        out = Outcome()
+        out = new_outcome()
         q = self._queues[c.queue_id]
         c.number = number
         if c.state is _CS.OUT_OF_HOURS:
@@ -1345,7 +1347,7 @@ class Engine:
     def callback_answered(self, call_id: int) -> Outcome:
         c, a = self._dialing(call_id)
         now = self.clock.now()
-        out = Outcome()
+        out = new_outcome()
         q = self._queues[c.queue_id]
         self._set_call(c, _CS.CONNECTED)
         self._set_activity(a, _AC.ON_CALL, now)
@@ -1368,7 +1370,7 @@ class Engine:
         """Nobody answered the callback: retry later at the same place, up to a limit."""
         c, a = self._dialing(call_id)
         now = self.clock.now()
-        out = Outcome()
+        out = new_outcome()
         self._callback_failed(c, a, reason, now, out)
         return out
 
@@ -1406,7 +1408,7 @@ class Engine:
         if c.state not in (_CS.VOICEMAIL, _CS.OUT_OF_HOURS):
             raise InvalidTransition("call", c.state.value, "voicemail_left", {"call_id": call_id})
         now = self.clock.now()
-        out = Outcome()
+        out = new_outcome()
         _emit(out.events, E.VOICEMAIL_LEFT, now, call_id, c.queue_id, None, caller=c.caller)
         del self._calls[call_id]
         return out
@@ -1437,7 +1439,7 @@ class Engine:
         """Fire every timer due by now: ring timeouts, wrap-up ends, max waits, sticky
         waits, lost desktops, callbacks due, periodic announcements."""
         now = self.clock.now()
-        out = Outcome()
+        out = new_outcome()
         timers = self._timers
         while timers and timers[0][0] <= now:
             t = heapq.heappop(timers)
