@@ -79,6 +79,8 @@ class B2buaConfig:
     max_forks: int = 5
     #: in-dialog OPTIONS on answered legs this often (0: off); 408/481 ends the call
     keepalive_s: float = 30.0
+    #: new calls get 503 + Retry-After while this many ContactCenter commands wait
+    max_pending_commands: int = 200
 
 
 class Phase(enum.Enum):
@@ -159,6 +161,8 @@ class B2bua:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="zvans-cc",
                                             initializer=self._note_thread)
         self._cc_thread = -1
+        #: ContactCenter commands submitted and not finished (the database's backlog)
+        self.pending_commands = 0
         self._arriving: InboundCall | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -181,6 +185,9 @@ class B2bua:
             self._watchdog.cancel()
         for call in list(self.calls):
             await self._hangup_all(call, "shutdown")
+        pending = [t for t in self._tasks if t is not asyncio.current_task()]
+        if pending:  # let the BYEs just spawned leave before the stack stops
+            await asyncio.wait(pending, timeout=2.0)
         for task in list(self._tasks):
             task.cancel()
         self._executor.shutdown(wait=True, cancel_futures=False)
@@ -202,6 +209,7 @@ class B2bua:
     async def _cc(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
         """Run a ContactCenter command on the command thread; None if it refused."""
         loop = asyncio.get_running_loop()
+        self.pending_commands += 1
         try:
             return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
         except ZvansError as exc:
@@ -209,10 +217,13 @@ class B2bua:
                      exc.message, exc.code)
             self.stats["cc_refused"] += 1
             return None
+        finally:
+            self.pending_commands -= 1
 
     async def _do(self, fn: Callable[..., Any], *args: Any) -> bool:
         """A ContactCenter command without a result: True if it was accepted."""
         loop = asyncio.get_running_loop()
+        self.pending_commands += 1
         try:
             await loop.run_in_executor(self._executor, lambda: fn(*args))
         except ZvansError as exc:
@@ -220,6 +231,8 @@ class B2bua:
                      exc.message, exc.code)
             self.stats["cc_refused"] += 1
             return False
+        finally:
+            self.pending_commands -= 1
         return True
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
@@ -270,6 +283,12 @@ class B2bua:
     # --- the caller -------------------------------------------------------------------------
     async def on_invite(self, sip: IncomingCall) -> None:
         self.stats["invites"] += 1
+        if self.pending_commands >= self.config.max_pending_commands:
+            # the ACD/database cannot keep up: refuse now rather than queue a caller whose
+            # every step would wait behind hundreds of commands (Retry-After, as overload)
+            self.stats["backlog_503"] += 1
+            sip.reject(503, headers=[("Retry-After", "5")])
+            return
         route = await self._db(self.directory.route, sip.number)
         if route is None:
             log.info("INVITE to %r (user %s): no such number", sip.number,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 import math
 
@@ -31,10 +32,12 @@ TEXTS: dict[str, dict[str, str]] = {
 }
 
 
+@functools.cache
 def ringback() -> AudioClip:
     return AudioClip(np.concatenate([tone(425, 1.0, amplitude=0.25), silence(4.0)]), "ringback")
 
 
+@functools.cache
 def beep() -> AudioClip:
     return AudioClip(np.concatenate([tone(1000, 0.4, amplitude=0.3), silence(0.1)]), "beep")
 
