@@ -69,7 +69,7 @@ def check_invariants(e: Engine) -> None:
             assert not a.reserved
 
 
-@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("seed", range(80))
 def test_random_commands_keep_invariants(seed: int) -> None:
     rng = random.Random(seed)
     h = Harness(EngineConfig(max_ring_misses=2, desktop_lost_limit_s=50, callback_timeout_s=40))

@@ -311,6 +311,16 @@ class TestStickyAgent:
         _, out = h.call(1, caller="+37120000001")
         assert ring_of(out).agent_id == 1
 
+    def test_callback_while_held_for_sticky_agent_goes_to_a_free_agent(self, h: Harness) -> None:
+        h.queue(1, sticky_wait_s=30)
+        h.login(2, {1: 1})
+        self._serve_once(h, 2, "+37120000001")
+        other, _ = h.call(1)
+        h.engine.offer_answered(2, other)
+        h.login(1, {1: 1})
+        cid, _ = h.call(1, caller="+37120000001")  # held for busy agent 2, agent 1 free
+        out = h.engine.callback_requested(cid, "+37120000001")
+        assert out.decisions == [StartCallback(cid, 1, "+37120000001")]
 
     def test_sticky_memory_is_bounded(self) -> None:
         h = Harness(EngineConfig(sticky_days=1))

@@ -1281,13 +1281,6 @@ class Engine:
         c.qepoch += 1  # no max-wait overflow nor announcements for a caller who left
         q.callbacks += 1
         q.abandon.departed(now - c.enqueued_at, False)
-        if c.reserved_for is not None:
-            a = self._agents.get(c.reserved_for)
-            if a is not None and call_id in a.reserved:
-                a.reserved.remove(call_id)
-            c.reserved_for = None
-            q.reserved -= 1
-            self._insert_waiting(q, c)
         _emit(
             out.events,
             E.CALLBACK_REQUESTED,
@@ -1299,6 +1292,18 @@ class Engine:
             position=self._position(q, c),
             wait_s=now - c.arrived_at,
         )
+        if c.reserved_for is not None:
+            # it was held for its sticky agent; a callback goes to whoever is free first
+            a = self._agents.get(c.reserved_for)
+            if a is not None and call_id in a.reserved:
+                a.reserved.remove(call_id)
+            c.reserved_for = None
+            q.reserved -= 1
+            free = self._find_agent_for(q)
+            if free is not None:
+                self._offer(free, c, now, out)
+            else:
+                self._insert_waiting(q, c)
         return out
 
     def restore_callback(
