@@ -13,7 +13,19 @@ from tests.unit.core.helpers import Harness, state_of
 from zvans.core.acd import EngineConfig, Strategy
 from zvans.core.acd.engine import Engine
 from zvans.core.acd.states import Activity, Availability, CallState
+from zvans.core.calendar import BusinessHours
 from zvans.core.errors import CoreError
+
+# queue 3 opens and closes every 5 minutes on the harness's Monday
+FLICKERING = BusinessHours.from_spec(
+    {
+        0: [
+            (f"{h:02d}:{m:02d}", f"{h:02d}:{m + 5:02d}")
+            for h in range(8, 18)
+            for m in (0, 10, 20, 30, 40, 50)
+        ]
+    }
+)
 
 
 def check_invariants(e: Engine) -> None:
@@ -87,6 +99,8 @@ def test_random_commands_keep_invariants(seed: int) -> None:
             overflow_target=rng.choice([None, "voicemail", f"queue:{qid % 3 + 1}"]),
             no_agents_action=rng.choice(["wait", "overflow", "voicemail"]),
             sticky_wait_s=rng.choice([0, 20]),
+            hours=FLICKERING if qid == 3 else None,
+            out_of_hours_action=rng.choice(["voicemail", "callback"]),
         )
     agents = list(range(1, 7))
     for a in agents:
@@ -96,7 +110,7 @@ def test_random_commands_keep_invariants(seed: int) -> None:
     next_call = 0
     e = h.engine
     for _step in range(250):
-        op = rng.randrange(18)
+        op = rng.randrange(19)
         known = e.call_ids()
         wanted = {
             5: CallState.RINGING,
@@ -149,6 +163,9 @@ def test_random_commands_keep_invariants(seed: int) -> None:
                 e.voicemail_left(cid)
             elif op == 16:
                 h.advance(rng.choice([1, 5, 20, 60]))
+            elif op == 18:  # change a (maybe logged-in, maybe busy) agent's skills
+                k = rng.randint(1, 3)
+                e.set_agent_skills(a, {q: rng.randint(1, 2) for q in rng.sample([1, 2, 3], k)})
             else:  # switch a queue's strategy with agents free and calls waiting
                 qid = rng.randint(1, 3)
                 cfgs[qid] = dataclasses.replace(cfgs[qid], strategy=rng.choice(strategies))
