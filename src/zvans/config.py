@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     sip_domain: str = Field("zvans.local", description="SIP realm for digest authentication")
     rtp_port_min: int = Field(20000, ge=1024, le=65534, description="First RTP port")
     rtp_port_max: int = Field(30000, ge=1025, le=65535, description="Last RTP port")
+    outbound_trunk: str = Field(
+        "", description="SIP trunk for callbacks and click-to-call: "
+        "sip:[user[:password]@]host[:port][;transport=tcp]; empty = no outbound calls")
     secret_key: str = Field("", description="Session signing key; generated into data_dir if empty")
     language: Literal["lv", "en"] = Field("lv", description="Default UI language")
     demo_mode: bool = Field(False, description="Write e-mails to the log instead of sending")

@@ -29,7 +29,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from zvans.core.acd import Announce, Decision, Overflow, Ring, StopRinging, ToVoicemail
+from zvans.core.acd import (
+    Announce,
+    Decision,
+    Overflow,
+    Ring,
+    StartCallback,
+    StopRinging,
+    ToVoicemail,
+)
 from zvans.errors import ZvansError
 from zvans.runtime import CallControl, ContactCenter
 from zvans.telephony.directory import Directory, QueueInfo
@@ -89,6 +97,10 @@ class Phase(enum.Enum):
     QUEUED = "queued"
     CONNECTED = "connected"
     VOICEMAIL = "voicemail"
+    #: issue 7 (features.py): the caller left with a callback booked / is rating the call;
+    #: the ContactCenter was told already, so the end reports nothing more
+    CALLBACK = "callback"
+    RATING = "rating"
     ENDED = "ended"
 
 
@@ -158,6 +170,8 @@ class B2bua:
         #: the last calls' summaries (phase reached, RTP counters, recording), newest last
         self.finished: deque[dict[str, Any]] = deque(maxlen=1000)
         self.fallback: CallControl | None = None
+        #: issue 7's call features (features.CallFeatures), set by start_telephony
+        self.features: Any = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="zvans-cc",
                                             initializer=self._note_thread)
         self._cc_thread = -1
@@ -167,6 +181,8 @@ class B2bua:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: in-call controls (controls.Controls: hold, transfer, conference, monitoring)
+        self.controls: Any = None
 
     # --- wiring ---------------------------------------------------------------------------
     def install(self) -> None:
@@ -254,6 +270,9 @@ class B2bua:
         self.by_iid[iid] = call
 
     def _decide(self, org_id: int, decision: Decision) -> None:
+        if isinstance(decision, StartCallback) and self.features is not None:
+            self.features.on_start_callback(org_id, decision)  # outbound.py dials it
+            return
         call_id = decision.call_id
         call = self.by_iid.get(call_id)
         if call is None or call.phase is Phase.ENDED:
@@ -270,6 +289,8 @@ class B2bua:
             if offer is not None and offer.agent_id == decision.agent_id:
                 offer.withdraw()
         elif isinstance(decision, Announce):
+            if self.features is not None and self.features.on_announce(call, decision):
+                return  # the announcement ends with the callback offer
             if call.audio is not None and call.phase is Phase.QUEUED and call.offer is None:
                 call.audio.announce(decision.position, decision.ewt_s)
         elif isinstance(decision, Overflow):
@@ -325,6 +346,7 @@ class B2bua:
 
     async def _run(self, call: InboundCall, queue_id: int | None, ivr_id: int | None) -> None:
         topic = ""
+        bonus = 0.0
         if ivr_id is not None:
             row = await self._db(self.directory.ivr, ivr_id)
             call.iid = await self._cc(self.cc.ivr_entered, call.org_id, call.caller, call.did)
@@ -367,10 +389,14 @@ class B2bua:
                 if queue_id is None:
                     await self._goodbye(call, language, definition.goodbye.text)
                     return
+            if self.features is not None:  # PIN identification (pin.py), if the IVR asks
+                bonus = await self.features.identify(call, row, language)
+                if call.phase is not Phase.IVR:
+                    return
         assert queue_id is not None
         if call.phase is Phase.ENDED:
             return
-        await self._enqueue(call, queue_id, topic)
+        await self._enqueue(call, queue_id, topic, bonus)
 
     def _arrive(self, call: InboundCall, queue_id: int) -> int:
         """On the command thread: a call without an IVR enters its queue; ``call_arrived``
@@ -384,7 +410,8 @@ class B2bua:
         finally:
             self._arriving = None
 
-    async def _enqueue(self, call: InboundCall, queue_id: int, topic: str) -> None:
+    async def _enqueue(self, call: InboundCall, queue_id: int, topic: str,
+                       bonus: float = 0.0) -> None:
         queue = await self._db(self.directory.queue, queue_id)
         if queue is None or queue.org_id != call.org_id:
             log.error("call %s: queue %s does not exist", call.iid, queue_id)
@@ -409,7 +436,8 @@ class B2bua:
             done = iid
         else:
             done = await self._cc(self.cc.call_arrived, call.org_id, queue_id, call.caller,
-                                  did=call.did, ivr_topic=topic, interaction_id=call.iid)
+                                  did=call.did, ivr_topic=topic, interaction_id=call.iid,
+                                  priority_bonus_s=bonus)
         if done is None and call.phase is Phase.QUEUED:
             await self._goodbye(call, queue.language)
 
@@ -467,7 +495,8 @@ class B2bua:
             elif phase is Phase.QUEUED:
                 await self._do(self.cc.caller_abandoned, call.org_id, iid)
             elif phase is Phase.CONNECTED:
-                await self._do(self.cc.call_ended, call.org_id, iid)
+                if self.controls is None or not await self.controls.call_ending(call):
+                    await self._do(self.cc.call_ended, call.org_id, iid)
             elif phase is Phase.VOICEMAIL:
                 await self._finish_voicemail(call)
         self._forget(call)
@@ -529,6 +558,8 @@ class B2bua:
             return
         if method == "UPDATE":
             req.respond(501)
+        elif method == "REFER" and self.controls is not None and not caller_side:
+            await self.controls.on_refer(call, req)  # blind transfer from the agent's phone
         elif method == "REFER":
             req.respond(405, headers=[("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO")])
         else:
@@ -551,6 +582,9 @@ class B2bua:
         after = leg.negotiated.direction if leg.negotiated is not None else "sendrecv"
         other_sip: CallLeg | None = call.agent_sip if caller_side else call.sip
         other_leg = call.agent_leg if caller_side else call.leg
+        if not caller_side and after != before and self.controls is not None \
+                and call.phase is Phase.CONNECTED and await self.controls.phone_hold(call, after):
+            return  # the agent's phone holds: the caller hears music (controls.py)
         if after == before or call.phase is not Phase.CONNECTED or other_sip is None \
                 or other_leg is None or other_sip.is_ended:
             return
@@ -742,6 +776,11 @@ class B2bua:
     def _agent_gone(self, call: InboundCall, fork: OutgoingCall, reason: str) -> None:
         if reason == "local-bye" or call.agent_sip is not fork or call.phase is Phase.ENDED:
             return
+        if self.controls is not None and self.controls.continues_without_agent(call):
+            self.spawn(self.controls.agent_left(call))  # a conference goes on without them
+            return
+        if self.features is not None and self.features.on_agent_hangup(call, reason):
+            return  # the caller stays on the line to rate the call
         self.spawn(self._caller_done(call, f"agent {reason}"))
 
     # --- voicemail --------------------------------------------------------------------------

@@ -28,7 +28,9 @@ from zvans.app import Zvans
 from zvans.runtime import attach
 from zvans.telephony.b2bua import B2bua, B2buaConfig
 from zvans.telephony.directory import Directory
+from zvans.telephony.features import attach_features, features_of
 from zvans.telephony.media import MediaEngine
+from zvans.telephony.outbound import parse_trunk
 from zvans.telephony.sip import (
     Credentials,
     DigestServer,
@@ -138,6 +140,9 @@ class Telephony:
             self.refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.refresher
+        features = features_of(self.b2bua)
+        if features is not None:
+            await features.stop()
         await self.b2bua.close()
         await self.media.aclose()
         await self.stack.stop()
@@ -177,9 +182,14 @@ async def start_telephony(z: Zvans, *, offered: tuple[str, ...] = ("MD5",),
     await stack.start()
     media = MediaEngine(host=settings.sip_host, port_start=settings.rtp_port_min,
                         port_end=settings.rtp_port_max)
+    if "trunk" not in overrides and settings.outbound_trunk:  # issue 7: outbound route
+        overrides["trunk"] = parse_trunk(settings.outbound_trunk)
     config = B2buaConfig(domain=realm, data_dir=settings.data_dir, **overrides)
     b2bua = B2bua(stack, media, cc, directory, config, registrar=registrar)
     b2bua.install()
+    features = attach_features(b2bua)  # callbacks, rating, PIN, click-to-call
+    await features.start()
+    z.services["telephony"] = features.outbound
     path = registrations_path(settings.data_dir)
 
     def save() -> None:
@@ -234,6 +244,7 @@ async def start(z: Zvans) -> Stop:
     async def stop() -> None:
         await telephony.stop()
         z.services.pop("sip", None)
+        z.services.pop("telephony", None)
 
     return stop
 
