@@ -486,6 +486,67 @@ class ContactCenter:
                          queue_id=row.queue_id, agent_id=row.agent_id,
                          data={"rating": rating, "scale": scale}, at=_ts(self.clock.now()))
 
+    # --- in-call controls (issue 7; docs/decisions/0011-in-call-controls.md) --------------
+
+    NOTE_TYPES = frozenset({E.HELD, E.RESUMED, E.CONFERENCED, E.COMPLETED})
+
+    def call_note(self, org_id: int, interaction_id: int, type_: str, *,
+                  agent_id: int | None = None, data: dict[str, Any] | None = None) -> None:
+        """Log held / resumed / conferenced, or ``completed`` of a party the ACD does not
+        track (an agent reached by a direct transfer): the ACD's state does not change."""
+        etype = next((t for t in self.NOTE_TYPES if t.value == type_), None)
+        if etype is None:
+            raise InvalidInput("type", f"{type_!r} cannot be noted.", code="bad-event-type")
+        with self._lock, self.z.sessions.begin() as session:
+            row = self._interaction(session, org_id, interaction_id)
+            append_event(session, org_id, etype.value, interaction_id=row.id,
+                         queue_id=row.queue_id, agent_id=agent_id,
+                         data=_json_safe(dict(data or {})), at=_ts(self.clock.now()))
+
+    def call_transferred(
+        self, org_id: int, interaction_id: int, *, kind: str, target: str,
+        agent_id: int | None, talk_s: float | None = None, to_queue: int | None = None,
+    ) -> None:
+        """One transaction: ``transferred``; if the ACD has the call connected, its agent's
+        ``completed`` (talk ends, wrap-up starts); with ``to_queue`` the same interaction
+        enters that queue again, its ``arrived`` marked ``direction: "transfer"`` so that
+        reports do not count a second incoming call."""
+
+        def step(session: Session, state: _Org) -> Outcome:
+            row = self._interaction(session, org_id, interaction_id)
+            engine = state.engine
+            if to_queue is not None and not _has_queue(engine, to_queue):
+                raise NotFound(f"No queue {to_queue}.", code="no-such-queue", queue_id=to_queue)
+            out = Outcome()
+            talk = talk_s
+            queue_id = row.queue_id
+            try:
+                snap = engine.call_snapshot(interaction_id)
+            except CoreError:
+                snap = None
+            if snap is not None and snap.state.value == "connected":
+                ended = engine.call_ended(interaction_id)
+                queue_id = snap.queue_id
+                for ev in ended.events:
+                    if ev.type is E.COMPLETED and talk is None:
+                        talk = float(ev.data.get("talk_s", 0.0))  # type: ignore[arg-type]
+                out.extend(ended)
+            elif snap is not None:
+                raise ZvansError("The call is not connected.", code="invalid-transition")
+            moved = DomainEvent(E.TRANSFERRED, self.clock.now(), interaction_id, queue_id,
+                                agent_id, {"kind": kind, "target": target,
+                                           "from_agent": agent_id, "talk_s": talk or 0.0})
+            out.events.insert(0, moved)
+            if to_queue is not None:
+                arrived = engine.call_arrived(interaction_id, to_queue, row.caller)
+                arrived.events = [replace(ev, data={**ev.data, "direction": "transfer"})
+                                  if ev.type is E.ARRIVED else ev for ev in arrived.events]
+                out.extend(arrived)
+                row.queue_id = to_queue
+            return out
+
+        self._commit(org_id, step)
+
     # --- IVR (before the ACD knows the call) ---------------------------------------------
 
     def ivr_entered(self, org_id: int, caller: str, did: str, *, simulated: bool = False) -> int:

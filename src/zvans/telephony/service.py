@@ -27,6 +27,7 @@ from typing import Any
 from zvans.app import Zvans
 from zvans.runtime import attach
 from zvans.telephony.b2bua import B2bua, B2buaConfig
+from zvans.telephony.controls import install as install_controls
 from zvans.telephony.directory import Directory
 from zvans.telephony.features import attach_features, features_of
 from zvans.telephony.media import MediaEngine
@@ -190,6 +191,7 @@ async def start_telephony(z: Zvans, *, offered: tuple[str, ...] = ("MD5",),
     features = attach_features(b2bua)  # callbacks, rating, PIN, click-to-call
     await features.start()
     z.services["telephony"] = features.outbound
+    install_controls(z, b2bua)  # hold, transfer, conference, monitoring (controls.py)
     path = registrations_path(settings.data_dir)
 
     def save() -> None:

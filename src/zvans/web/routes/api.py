@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from zvans.errors import InvalidInput, NotFound, ZvansError
+from zvans.errors import Forbidden, InvalidInput, NotFound, ZvansError
 from zvans.store import catalog, validate
 from zvans.store.models import (
     AgentProfile,
@@ -393,15 +393,41 @@ def _my_call(session: Session, user: SessionUser, interaction_id: int) -> Intera
     return row
 
 
+class CallActionBody(BaseModel):
+    target: str = Field("", description='"queue:<id>", "agent:<id>" or "number:<phone>"')
+    attended: bool = Field(False, description="Consult the target before completing")
+    mode: str = Field("listen", description="Supervisor monitoring: listen, whisper, barge")
+
+
+CALL_ACTIONS = ("answer", "hangup", "hold", "resume", "transfer", "transfer-complete",
+                "transfer-cancel", "conference", "monitor", "monitor-stop")
+SUPERVISES = require_role("supervisor", "admin")
+
+
+def telephony_of(request: Request, action: str) -> Any:
+    telephony = get_zvans(request).services.get("telephony")
+    if telephony is None or not hasattr(telephony, "hold"):
+        raise TelephonyUnavailable(
+            "This call control is not available until telephony is connected.",
+            action=action)
+    return telephony
+
+
 @router.post("/calls/{interaction_id}/{action}", dependencies=[Depends(csrf_protect)])
 def call_action(interaction_id: int, action: str, request: Request,
-                user: SessionUser = Depends(TAKES_CALLS),
+                body: CallActionBody | None = None,
+                user: SessionUser = Depends(ANY_ROLE),
                 session: Session = Depends(db_session)) -> dict[str, Any]:
     """Call controls. Answer and hang up work on simulated calls (there is no phone to use);
-    hold, transfer and conference wait for telephony."""
+    the others go to telephony's server-side controls (telephony/controls.py). Monitoring
+    (listen / whisper / barge) is for supervisors and is audited."""
     row = _my_call(session, user, interaction_id)
-    if action not in ("answer", "hangup", "hold", "resume", "transfer", "conference"):
+    if action not in CALL_ACTIONS:
         raise NotFound(f"No action {action!r}.", code="no-such-action")
+    if action.startswith("monitor"):
+        SUPERVISES(user)
+    elif user.role not in ("agent", "supervisor"):
+        raise Forbidden("Only agents and supervisors control calls.", code="forbidden")
     if action in ("answer", "hangup") and row.simulated:
         cc = cc_of(request)
         if action == "answer":
@@ -409,7 +435,31 @@ def call_action(interaction_id: int, action: str, request: Request,
         else:
             cc.call_ended(user.org_id, interaction_id)
         return {"ok": True, "interaction_id": interaction_id}
-    raise TelephonyUnavailable(
-        "This call control is not available until telephony is connected.",
-        action=action)
+    if action == "answer":
+        raise ZvansError("Answer the call on your phone.", code="answer-on-phone")
+    body = body or CallActionBody(target="", attended=False, mode="listen")
+    tel = telephony_of(request, action)
+    org = user.org_id
+    if action in ("transfer", "conference") and not body.target.strip():
+        raise InvalidInput("target", "Choose where the call goes: queue:<id>, agent:<id> or "
+                           "number:<phone number>.", code="no-target")
+    if action == "hold":
+        result = tel.hold(org, interaction_id)
+    elif action == "resume":
+        result = tel.resume(org, interaction_id)
+    elif action == "transfer":
+        result = tel.transfer(org, interaction_id, body.target, attended=body.attended)
+    elif action == "transfer-complete":
+        result = tel.complete_transfer(org, interaction_id)
+    elif action == "transfer-cancel":
+        result = tel.cancel_transfer(org, interaction_id)
+    elif action == "conference":
+        result = tel.conference_add(org, interaction_id, body.target)
+    elif action == "monitor":
+        result = tel.monitor(org, interaction_id, user.id, body.mode)
+    elif action == "monitor-stop":
+        result = tel.stop_monitor(org, interaction_id, user.id)
+    else:
+        result = tel.hangup(org, interaction_id)
+    return {"ok": True, "interaction_id": interaction_id, **result}
 

@@ -61,6 +61,15 @@ function actionsCell(a) {
     h("button", { type: "button", class: "danger", "data-action": "force-logout",
       onclick: () => { if (confirm(L.confirm_logout)) run(`/api/v1/supervisor/agents/${a.user_id}/logout`); } },
       L.logout),
+    ...["listen", "whisper", "barge"].map((mode) => h("button", { type: "button",
+      class: "secondary monitor", "data-action": `monitor-${mode}`,
+      onclick: () => {
+        const now = board.agents.find((x) => x.user_id === a.user_id) || a;
+        if (!now.interaction_id || now.activity !== "on_call") {
+          msg.textContent = L.no_call; msg.hidden = false; return;
+        }
+        run(`/api/v1/calls/${now.interaction_id}/monitor`, { mode });
+      } }, L[mode])),
     msg);
   return td;
 }

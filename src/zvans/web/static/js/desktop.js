@@ -94,7 +94,9 @@ function renderCall(s) {
 async function callAction(action) {
   showError($("call-error"), "");
   if (!currentCall) return;
-  try { await api("POST", `/api/v1/calls/${currentCall}/${action}`); await refreshState(); }
+  const body = { target: $("call-target") ? $("call-target").value : "",
+                 attended: $("call-attended") ? $("call-attended").checked : false };
+  try { await api("POST", `/api/v1/calls/${currentCall}/${action}`, body); await refreshState(); }
   catch (e) { showError($("call-error"), e.message); }
 }
 $("btn-answer").addEventListener("click", () => callAction("answer"));
