@@ -32,6 +32,7 @@ from zvans.telephony.directory import Directory
 from zvans.telephony.features import attach_features, features_of
 from zvans.telephony.media import MediaEngine
 from zvans.telephony.outbound import parse_trunk
+from zvans.telephony.retention import purge_recordings
 from zvans.telephony.sip import (
     Credentials,
     DigestServer,
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 REGISTRATIONS_FILE = "sip-registrations.json"
 DID_REFRESH_S = 5.0
+RETENTION_EVERY_S = 3600.0
 
 Stop = Callable[[], Awaitable[None]]
 
@@ -131,16 +133,18 @@ class Telephony:
     registrar: Registrar
     lag: LagMonitor
     refresher: asyncio.Task[None] | None = None
+    retention: asyncio.Task[None] | None = None
 
     @property
     def sip_port(self) -> int:
         return self.stack.port("UDP")
 
     async def stop(self) -> None:
-        if self.refresher is not None:
-            self.refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.refresher
+        for task in (self.refresher, self.retention):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         features = features_of(self.b2bua)
         if features is not None:
             await features.stop()
@@ -216,7 +220,17 @@ async def start_telephony(z: Zvans, *, offered: tuple[str, ...] = ("MD5",),
                 save()
                 last_rows = rows
 
+    async def retention() -> None:
+        while True:
+            try:
+                await asyncio.to_thread(purge_recordings, z)
+            except Exception:
+                log.exception("recording retention failed")
+            await asyncio.sleep(RETENTION_EVERY_S)
+
     telephony = Telephony(stack, media, b2bua, registrar, lag)
+    telephony.retention = asyncio.get_running_loop().create_task(retention(),
+                                                                 name="zvans-retention")
     telephony.refresher = asyncio.get_running_loop().create_task(refresh(),
                                                                  name="zvans-sip-refresh")
     z.services["sip"] = telephony
