@@ -201,3 +201,13 @@ def test_html_in_a_comment_is_shown_as_text(web: Web) -> None:
         assert "<b>bold</b>" not in page
     # The JSON API returns the text as it was typed; the desktop writes it with textContent.
     assert client.get(f"/api/v1/requests/{created['id']}").json()["comment"] == evil
+
+
+def test_pages_forbid_inline_scripts_and_framing(web: Web) -> None:
+    r = web.client().get("/login")
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert r.headers["x-frame-options"] == "DENY"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
