@@ -279,10 +279,13 @@ def search_requests(session: Session, org_id: int, f: RequestFilter
     return rows, int(total)
 
 
-def names_by_id(session: Session, org_id: int) -> tuple[dict[int, str], dict[int, str]]:
+def names_by_id(session: Session, org_id: int, language: str = ""
+                ) -> tuple[dict[int, str], dict[int, str]]:
+    """Agents' display names and queues' names (in ``language`` where one is configured)."""
     agents = {u.id: u.display_name for u in session.scalars(
         select(User).where(User.org_id == org_id))}
-    queues = {q.id: q.name for q in session.scalars(select(Queue).where(Queue.org_id == org_id))}
+    queues = {q.id: str((q.names or {}).get(language) or q.name)
+              for q in session.scalars(select(Queue).where(Queue.org_id == org_id))}
     return agents, queues
 
 
@@ -320,7 +323,7 @@ def interactions_by_id(session: Session, rows: Iterable[Request]) -> dict[int, I
 def export_csv(session: Session, org_id: int, f: RequestFilter, language: str) -> str:
     f.page, f.per_page = 1, EXPORT_MAX
     rows, _total = search_requests(session, org_id, f)
-    agents, queues = names_by_id(session, org_id)
+    agents, queues = names_by_id(session, org_id, language)
     zone = org_zone(session, org_id)
     inter = interactions_by_id(session, rows)
     out = io.StringIO()
@@ -348,7 +351,7 @@ def _cell(value: str) -> str:
 def client_card(session: Session, org_id: int, caller: str, language: str,
                 interaction_id: int | None = None, limit: int = 20) -> dict[str, Any]:
     zone = org_zone(session, org_id)
-    agents, queues = names_by_id(session, org_id)
+    agents, queues = names_by_id(session, org_id, language)
     current = None
     if interaction_id is not None:
         current = session.get(Interaction, interaction_id)
@@ -404,10 +407,10 @@ def client_card(session: Session, org_id: int, caller: str, language: str,
 # --- unanswered register ---------------------------------------------------------------
 
 def list_unanswered(session: Session, org_id: int, *, open_only: bool = False,
-                    page: int = 1, per_page: int = PER_PAGE
+                    page: int = 1, per_page: int = PER_PAGE, language: str = ""
                     ) -> tuple[list[dict[str, Any]], int]:
     zone = org_zone(session, org_id)
-    _agents, queues = names_by_id(session, org_id)
+    _agents, queues = names_by_id(session, org_id, language)
     conds: list[Any] = [UnansweredEntry.org_id == org_id]
     if open_only:
         conds.append(UnansweredEntry.resolved_at.is_(None))

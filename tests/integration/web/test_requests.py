@@ -223,6 +223,6 @@ def test_saving_the_card_ends_a_wrapup_that_waits_for_it(web: Web) -> None:
     assert client.get("/api/v1/agents/me").json()["activity"] == "wrap_up"
     r = post(client, token, {"phone": "+37120000043", "name": "Kalns", "interaction_id": iid})
     assert r.status_code == 201
-    assert r.json()["duration_s"] is not None and r.json()["queue"] == "Latvian"
+    assert r.json()["duration_s"] is not None and r.json()["queue"] == "Latviešu"
     me = client.get("/api/v1/agents/me").json()
     assert me["activity"] == "idle" and me["availability"] == "ready"

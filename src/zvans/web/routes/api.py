@@ -113,7 +113,7 @@ def list_requests(
 ) -> dict[str, Any]:
     f = parse_filter(wrapup_code, agent, date_from, date_to, q, page)
     rows, total = rs.search_requests(session, user.org_id, f)
-    agents, queues = rs.names_by_id(session, user.org_id)
+    agents, queues = rs.names_by_id(session, user.org_id, user.language)
     zone = rs.org_zone(session, user.org_id)
     inter = rs.interactions_by_id(session, rows)
     return {"items": [rs.request_dict(r, user.language, agents, queues, zone,
@@ -153,7 +153,7 @@ def _end_card_wrapup(request: Request, session: Session, user: SessionUser,
 
 
 def _one(session: Session, user: SessionUser, row: RequestRow) -> dict[str, Any]:
-    agents, queues = rs.names_by_id(session, user.org_id)
+    agents, queues = rs.names_by_id(session, user.org_id, user.language)
     inter = rs.interactions_by_id(session, [row])
     return rs.request_dict(row, user.language, agents, queues, rs.org_zone(session, user.org_id),
                            inter.get(row.interaction_id or 0))
@@ -203,7 +203,8 @@ class UnansweredMark(BaseModel):
 def unanswered(open_only: bool = False, page: int = Query(1, ge=1, le=1_000_000),
                user: SessionUser = Depends(ANY_ROLE),
                session: Session = Depends(db_session)) -> dict[str, Any]:
-    items, total = rs.list_unanswered(session, user.org_id, open_only=open_only, page=page)
+    items, total = rs.list_unanswered(session, user.org_id, open_only=open_only, page=page,
+                                       language=user.language)
     return {"items": items, "total": total, "page": page, "per_page": rs.PER_PAGE}
 
 

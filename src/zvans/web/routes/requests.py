@@ -47,7 +47,7 @@ def requests_page(request: Request, user: SessionUser = Depends(ANY_ROLE),
         ctx["errors"] = error_map(exc)
         return render(request, "requests/list.html", ctx, status_code=422)
     rows, total = rs.search_requests(session, user.org_id, f)
-    agents, queues = rs.names_by_id(session, user.org_id)
+    agents, queues = rs.names_by_id(session, user.org_id, user.language)
     zone = rs.org_zone(session, user.org_id)
     inter = rs.interactions_by_id(session, rows)
     query = {k: params[k] for k in FILTER_KEYS if params[k]}
@@ -70,7 +70,7 @@ def requests_csv(request: Request, user: SessionUser = Depends(ANY_ROLE),
 
 def _detail_ctx(session: Session, user: SessionUser, request_id: int) -> dict[str, Any]:
     row = rs.get_request(session, user.org_id, request_id)
-    agents, queues = rs.names_by_id(session, user.org_id)
+    agents, queues = rs.names_by_id(session, user.org_id, user.language)
     zone = rs.org_zone(session, user.org_id)
     inter = rs.interactions_by_id(session, [row])
     item = rs.request_dict(row, user.language, agents, queues, zone,
@@ -123,7 +123,8 @@ def unanswered_page(request: Request, user: SessionUser = Depends(ANY_ROLE),
     open_only = request.query_params.get("open") == "1"
     raw_page = request.query_params.get("page", "1")
     page = max(1, min(int(raw_page) if raw_page.isdigit() else 1, 1_000_000))
-    items, total = rs.list_unanswered(session, user.org_id, open_only=open_only, page=page)
+    items, total = rs.list_unanswered(session, user.org_id, open_only=open_only, page=page,
+                                       language=user.language)
     return render(request, "requests/unanswered.html", {
         "active": "unanswered", "items": items, "total": total, "page": page,
         "pages": max(1, -(-total // rs.PER_PAGE)), "open_only": open_only,
