@@ -6,6 +6,7 @@ the call and then in wrap-up. Calls are driven from outside, like telephony woul
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -172,5 +173,53 @@ def test_bad_input_on_the_desktop_is_shown_next_to_the_field(server: Server, bro
         expect(page.locator("#agent-state")).to_have_attribute("data-availability",
                                                                "logged_out")
         expect(page.locator("#btn-login")).to_be_visible()
+    finally:
+        ctx.close()
+
+
+def test_requests_register_filters_searches_resets_and_exports(server: Server, browser: Any
+                                                                ) -> None:
+    ctx = browser.new_context(locale="lv-LV", accept_downloads=True)
+    page = ctx.new_page()
+    try:
+        sign_in(page, server.base_url, "karlis.egle", "agent-demo-1")
+        for phone, name, topic, comment in (
+                ("+37120001001", "Ieva Meža", "Meža", "par meža projektu"),
+                ("+37120001002", "Oskars Lauks", "Tehn", "nevar ielogoties")):
+            page.fill("#req-phone", phone)
+            page.fill("#req-name", name)
+            page.fill("#wrapup-input", topic)
+            page.keyboard.press("Enter")
+            page.fill("#req-comment", comment)
+            page.click("#req-save")
+            expect(page.locator("#req-saved")).to_be_visible()
+        page.click('nav a[data-nav="requests"]')
+        karlis = server.sql("SELECT id FROM user_account WHERE username = 'karlis.egle'")[0][0]
+        page.select_option("#f-agent", str(karlis))
+        page.click("#request-filters button[type=submit]")
+        expect(page.locator("#requests-table tbody tr")).to_have_count(2)
+        page.fill("#f-q", "ielogoties")
+        page.click("#request-filters button[type=submit]")
+        rows = page.locator("#requests-table tbody tr")
+        expect(rows).to_have_count(1)
+        expect(rows.first).to_contain_text("Oskars Lauks")
+        expect(rows.first).to_contain_text("Tehniskas problēmas")
+        shot(page, "08-requests-register")
+        with page.expect_download() as info:
+            page.click("#export-csv")
+        text = Path(info.value.path()).read_text(encoding="utf-8-sig")
+        assert "Oskars Lauks" in text and "Ieva Meža" not in text
+        page.fill("#f-from", "2026-02-02")
+        page.fill("#f-to", "2026-02-01")
+        page.click("#request-filters button[type=submit]")
+        expect(page.locator('[data-error-for="date_to"]')).to_have_text(
+            "Beigu datums ir pirms sākuma datuma.")
+        page.click("#filters-reset")
+        expect(page.locator("#f-q")).to_have_value("")
+        expect(page.locator("#f-agent")).to_have_value("")
+        # Back on the desktop, the state bar's own "Log out" ends the session.
+        page.click('nav a[data-nav="desktop"]')
+        page.click("#btn-signout")
+        expect(page).to_have_url(server.base_url + "/login")
     finally:
         ctx.close()
