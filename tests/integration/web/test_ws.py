@@ -97,3 +97,21 @@ def test_supervisor_sees_the_organisation_and_only_it(web: Web) -> None:
         assert msg["event"]["type"] == "agent_login"
         assert msg["event"]["agent_id"] == web.user_id("anna.berzina")
         assert msg["event"]["org_id"] == web.org_id()
+
+
+def test_a_slow_tab_is_closed_not_waited_for(web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zvans.eventbus import LoggedEvent
+    from zvans.store.types import utcnow
+
+    monkeypatch.setattr(ws_module, "QUEUE_SIZE", 2)
+    boss, _token = signed_in(web, "supervisor")
+    org_id = web.org_id()
+    with boss.websocket_connect("/ws", headers=ws_headers(boss)) as conn:
+        next_event(conn, "snapshot")
+        # More events at once than the connection's queue holds: the publisher does not wait.
+        web.z.bus.publish([LoggedEvent(id=10_000 + i, at=utcnow(), org_id=org_id,
+                                       type="agent_ready") for i in range(5)])
+        with pytest.raises(WebSocketDisconnect) as info:
+            for _ in range(10):
+                conn.receive_json()
+        assert info.value.code == 4000
