@@ -864,6 +864,11 @@ def install(z: Any, b2bua: B2bua) -> Controls:
         z.services["telephony"] = service
     else:
         for name in SERVICE_METHODS:
+            if hasattr(existing, name):
+                log.warning("telephony service already has %s(): the controls' one is not "
+                            "installed", name)
+                continue
             with contextlib.suppress(AttributeError, TypeError):
                 setattr(existing, name, getattr(service, name))
+    z.services["call_controls"] = service
     return controls

@@ -1,0 +1,416 @@
+"""In-call controls against real SIP peers on 127.0.0.1 (issue 7, items 3-6).
+
+Callers are sipp (a 440 Hz A-law tone from a pcap), agents are baresip softphones whose
+microphone is a tone (anna 1000 Hz, the second party 1800 Hz) or a sipp phone that sends
+REFER. Audio checks use an FFT of what Zvans sends on each leg's own stream while the legs
+are mixed (conference, monitoring): that is exactly what goes on the wire to each party.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from tests.integration.telephony.controls_support import (
+    SippPhone,
+    Tap,
+    level,
+    stopping,
+    tone_pcap,
+    tone_phone,
+)
+from tests.integration.telephony.support import (
+    Service,
+    Sipp,
+    events,
+    have_peers,
+    user_id,
+    wait_until,
+)
+from zvans import demo
+from zvans.app import Zvans, build
+from zvans.config import Settings
+from zvans.errors import InvalidInput
+from zvans.store import catalog, migrate
+from zvans.store.models import AgentProfile, AuditEntry, Organisation, Queue, User
+
+pytestmark = [pytest.mark.sip,
+              pytest.mark.skipif(not have_peers(), reason="sipp, baresip or espeak-ng missing")]
+
+DID = "+37160000077"  # straight into the Latvian queue (no IVR)
+PASSWORD = demo.AGENT_PASSWORD
+
+
+@pytest.fixture
+def demo_z(tmp_path: Path) -> Iterator[Zvans]:
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/zvans.db", data_dir=tmp_path / "var",
+                        secret_key="test", sip_port=0, rtp_port_min=32000, rtp_port_max=39999)
+    migrate.upgrade(settings.database_url)
+    z = build(settings)
+    with z.sessions.begin() as session:
+        demo.load_demo(session, settings.sip_domain)
+        org = session.scalar(select(Organisation).where(Organisation.slug == demo.DEMO_ORG))
+        assert org is not None
+        lv = session.scalar(select(Queue).where(Queue.name == "Latvian"))
+        assert lv is not None
+        catalog.add_did(session, org.id, DID, queue_id=lv.id)
+        # the supervisor gets a SIP account so that a phone can ring for listening
+        sup = session.scalar(select(User).where(User.username == demo.SUPERVISOR[0]))
+        assert sup is not None
+        md5, sha = demo.sip_ha1("supervisor", settings.sip_domain, PASSWORD)
+        profile = session.scalar(select(AgentProfile).where(AgentProfile.user_id == sup.id))
+        if profile is None:
+            profile = AgentProfile(org_id=org.id, user_id=sup.id)
+            session.add(profile)
+        profile.sip_username, profile.sip_ha1_md5, profile.sip_ha1_sha256 = \
+            "supervisor", md5, sha
+    yield z
+    z.close()
+
+
+@pytest.fixture
+def service(demo_z: Zvans) -> Iterator[Service]:
+    svc = Service(demo_z)
+    yield svc
+    svc.stop()
+
+
+def org_id(z: Zvans) -> int:
+    with z.sessions() as session:
+        oid = session.scalar(select(Organisation.id).where(Organisation.slug == demo.DEMO_ORG))
+        assert oid is not None
+        return oid
+
+
+def queue_id(z: Zvans, name: str) -> int:
+    with z.sessions() as session:
+        qid = session.scalar(select(Queue.id).where(Queue.name == name))
+        assert qid is not None
+        return qid
+
+
+def caller(service: Service, tmp_path: Path, pause_ms: int) -> Sipp:
+    work = tmp_path / "caller"
+    work.mkdir(parents=True, exist_ok=True)
+    tone_pcap(work / "tone.pcap", 440.0)
+    return Sipp("controls_caller.xml", DID, service.port, work, pause_ms=pause_ms)
+
+
+def phone(service: Service, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, user: str,
+          freq: float) -> Any:
+    return tone_phone(monkeypatch, tmp_path / user, user, PASSWORD, service.port,
+                      service.registered, freq)
+
+
+def answered_call(service: Service) -> tuple[int, Any]:
+    """The first answered call's id and the B2BUA's call object once it is bridged."""
+    iid = wait_until(lambda: next((e.interaction_id for e in events(service.z)
+                                   if e.type == "answered"), None), "an answered call", 60)
+    b2bua = service.telephony.b2bua
+    call = wait_until(lambda: (c := b2bua.by_iid.get(iid)) is not None
+                      and c.phase.value == "connected" and c.agent_sip is not None and c,
+                      "the call to be bridged", 30)
+    return iid, call
+
+
+def typed(z: Zvans, iid: int, type_: str) -> list[Any]:
+    return [e for e in events(z, iid) if e.type == type_]
+
+
+def run(service: Service, coro: Any) -> Any:
+    return service.call(coro, timeout=60)
+
+
+# --- hold -----------------------------------------------------------------------------------
+
+def test_hold_plays_music_to_the_caller_and_is_logged(service: Service, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    z = service.z
+    oid = org_id(z)
+    controls = service.telephony.b2bua.controls
+    anna = phone(service, monkeypatch, tmp_path, "anna.berzina", 1000.0)
+    call_sipp = None
+    with stopping(anna):
+        service.cc.agent_login(oid, user_id(z, "anna.berzina"))
+        call_sipp = caller(service, tmp_path, pause_ms=12000)
+        with stopping(call_sipp):
+            iid, call = answered_call(service)
+            assert run(service, controls.hold(oid, iid)) == {"state": "held"}
+            with pytest.raises(Exception, match="already on hold"):
+                run(service, controls.hold(oid, iid))
+            to_caller, to_agent = call.leg.tx_packets, call.agent_leg.tx_packets
+            # music flows to the caller (our own stream: a playback runs on the leg) ...
+            wait_until(lambda: call.leg.tx_packets - to_caller >= 50, "music to the caller")
+            assert call.leg.playback is not None
+            # ... and nothing of the caller reaches the agent while on hold
+            assert call.agent_leg.tx_packets == to_agent
+            assert run(service, controls.resume(oid, iid)) == {"state": "talking"}
+            assert call.leg.playback is None
+            wait_until(lambda: call.agent_leg.tx_packets - to_agent >= 25,
+                       "the caller heard by the agent again")
+            assert call_sipp.wait() == 0, call_sipp.errors()
+    held, resumed = typed(z, iid, "held"), typed(z, iid, "resumed")
+    assert len(held) == 1 and held[0].data["by"] == "desktop"
+    assert held[0].agent_id == user_id(z, "anna.berzina")
+    assert len(resumed) == 1 and resumed[0].data["hold_s"] > 0
+
+
+# --- transfers ------------------------------------------------------------------------------
+
+def test_blind_transfer_to_another_agent(service: Service, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    z = service.z
+    oid = org_id(z)
+    controls = service.telephony.b2bua.controls
+    anna_id, martins_id = user_id(z, "anna.berzina"), user_id(z, "martins.ozols")
+    anna = phone(service, monkeypatch, tmp_path, "anna.berzina", 1000.0)
+    martins = phone(service, monkeypatch, tmp_path, "martins.ozols", 1800.0)
+    with stopping(anna, martins):
+        service.cc.agent_login(oid, anna_id)  # martins is not in the queue: rung directly
+        call_sipp = caller(service, tmp_path, pause_ms=14000)
+        with stopping(call_sipp):
+            iid, call = answered_call(service)
+            first = call.agent_sip
+            result = run(service, controls.transfer(oid, iid, f"agent:{martins_id}"))
+            assert result == {"state": "ringing", "target": f"agent:{martins_id}"}
+            wait_until(lambda: call.agent_id == martins_id and call.agent_leg is not None
+                       and call.agent_leg.peer is call.leg, "martins bridged to the caller")
+            assert first.is_ended  # anna's leg is gone
+            leg = call.agent_leg
+            wait_until(lambda: leg.rx_packets > 25 and leg.tx_packets > 25,
+                       "audio both ways with martins")
+            assert service.cc.agent_view(oid, anna_id)["activity"] in ("wrap_up", "idle")
+            assert call_sipp.wait() == 0, call_sipp.errors()
+        wait_until(lambda: len(typed(z, iid, "completed")) == 2, "both talks completed")
+    moved = typed(z, iid, "transferred")
+    assert len(moved) == 1
+    assert moved[0].data["kind"] == "blind"
+    assert moved[0].data["target"] == f"agent:{martins_id}"
+    assert moved[0].data["from_agent"] == anna_id and moved[0].data["talk_s"] > 0
+    done = typed(z, iid, "completed")
+    assert [e.agent_id for e in done] == [anna_id, martins_id]
+    assert all(e.data["talk_s"] > 0 for e in done)
+
+
+def test_transfer_to_a_queue_reenters_the_acd_and_bad_targets_change_nothing(
+        service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    z = service.z
+    oid = org_id(z)
+    controls = service.telephony.b2bua.controls
+    anna_id, john_id = user_id(z, "anna.berzina"), user_id(z, "john.miller")
+    english = queue_id(z, "English")
+    anna = phone(service, monkeypatch, tmp_path, "anna.berzina", 1000.0)
+    john = phone(service, monkeypatch, tmp_path, "john.miller", 1800.0)
+    with stopping(anna, john):
+        service.cc.agent_login(oid, anna_id)
+        call_sipp = caller(service, tmp_path, pause_ms=15000)
+        with stopping(call_sipp):
+            iid, call = answered_call(service)
+            first = call.agent_sip
+            for bad, code in (("agent:999999", "unknown-target"),
+                              ("queue:999999", "unknown-target"),
+                              (f"agent:{anna_id}", "target-on-call"),
+                              ("number:+37120000000", "no-trunk"),
+                              ("somewhere", "bad-target"), ("agent:x", "bad-target")):
+                with pytest.raises(InvalidInput) as err:
+                    run(service, controls.transfer(oid, iid, bad))
+                assert err.value.code == code, (bad, err.value.code)
+                assert err.value.message
+            # the call goes on as it was
+            assert call.agent_sip is first and not first.is_ended
+            assert call.agent_leg.peer is call.leg
+            service.cc.agent_login(oid, john_id)
+            result = run(service, controls.transfer(oid, iid, f"queue:{english}"))
+            assert result == {"state": "queued", "target": f"queue:{english}"}
+            wait_until(lambda: call.agent_id == john_id and call.agent_sip is not None
+                       and call.phase.value == "connected", "john answered the transfer")
+            assert first.is_ended
+            assert call_sipp.wait() == 0, call_sipp.errors()
+        wait_until(lambda: len(typed(z, iid, "completed")) == 2, "both talks completed")
+    kinds = [(e.type, e.agent_id, e.queue_id) for e in events(z, iid)
+             if e.type in ("transferred", "completed", "arrived", "answered")]
+    lv = queue_id(z, "Latvian")
+    assert kinds == [
+        ("arrived", None, lv), ("answered", anna_id, lv), ("transferred", anna_id, lv),
+        ("completed", anna_id, lv), ("arrived", None, english), ("answered", john_id, english),
+        ("completed", john_id, english)]
+    arrivals = typed(z, iid, "arrived")
+    assert arrivals[0].data.get("direction", "in") == "in"
+    assert arrivals[1].data["direction"] == "transfer"  # not a second incoming call
+
+
+def test_blind_transfer_by_refer_from_the_agents_phone(service: Service, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    z = service.z
+    oid = org_id(z)
+    anna_id, martins_id = user_id(z, "anna.berzina"), user_id(z, "martins.ozols")
+    work = tmp_path / "anna-sipp"
+    work.mkdir()
+    tone_pcap(work / "tone.pcap", 1000.0)
+    anna = SippPhone("controls_agent_refer.xml", service.port, work, pause_ms=3000,
+                     variables={"target": "martins.ozols"})
+    with z.sessions.begin() as session:
+        profile = session.scalar(select(AgentProfile).where(AgentProfile.user_id == anna_id))
+        assert profile is not None
+        profile.ring_target = anna.uri
+    martins = phone(service, monkeypatch, tmp_path, "martins.ozols", 1800.0)
+    with stopping(anna, martins):
+        service.cc.agent_login(oid, anna_id)
+        call_sipp = caller(service, tmp_path, pause_ms=12000)
+        with stopping(call_sipp):
+            iid, call = answered_call(service)
+            assert anna.wait() == 0, anna.errors()  # REFER → 202, NOTIFY 200, our BYE
+            wait_until(lambda: call.agent_id == martins_id and call.agent_leg is not None
+                       and call.agent_leg.peer is call.leg, "martins bridged after REFER")
+            assert call_sipp.wait() == 0, call_sipp.errors()
+    moved = typed(z, iid, "transferred")
+    assert len(moved) == 1 and moved[0].data["target"] == f"agent:{martins_id}"
+    assert moved[0].data["from_agent"] == anna_id
+
+
+# --- conference -----------------------------------------------------------------------------
+
+def test_conference_each_party_hears_the_others(service: Service, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    z = service.z
+    oid = org_id(z)
+    controls = service.telephony.b2bua.controls
+    anna_id, martins_id = user_id(z, "anna.berzina"), user_id(z, "martins.ozols")
+    anna = phone(service, monkeypatch, tmp_path, "anna.berzina", 1000.0)
+    martins = phone(service, monkeypatch, tmp_path, "martins.ozols", 1800.0)
+    tap = Tap()
+    with stopping(anna, martins):
+        service.cc.agent_login(oid, anna_id)
+        call_sipp = caller(service, tmp_path, pause_ms=16000)
+        with stopping(call_sipp):
+            iid, call = answered_call(service)
+            assert run(service, controls.conference_add(oid, iid, f"agent:{martins_id}")) \
+                == {"state": "conference", "participants": 3}
+            extras = controls.extras[iid]
+            expert = extras.members[0].leg
+            legs = {"caller": call.leg, "agent": call.agent_leg, "expert": expert}
+            for leg in legs.values():
+                tap.watch(leg)
+            wait_until(lambda: all(len(tap.audio(leg)) >= 16000 for leg in legs.values()),
+                       "two seconds of mixed audio to everyone")
+            heard = {name: {f: level(tap.audio(leg)[-16000:], f) for f in (440, 1000, 1800)}
+                     for name, leg in legs.items()}
+            # the expert hangs up: caller and agent are bridged again
+            martins.stop()
+            wait_until(lambda: extras.mixer is None and call.agent_leg.peer is call.leg,
+                       "caller and agent bridged again")
+            assert call.agent_id == anna_id
+            assert call_sipp.wait() == 0, call_sipp.errors()
+    own = {"caller": 440, "agent": 1000, "expert": 1800}
+    for name, levels in heard.items():
+        for freq, amplitude in levels.items():
+            if freq == own[name]:
+                assert amplitude < 300, (name, levels)  # nobody hears themselves
+            else:
+                assert amplitude > 2000, (name, levels)  # everyone hears the two others
+    conferenced = typed(z, iid, "conferenced")
+    assert len(conferenced) == 1
+    assert conferenced[0].data["participant"] == f"agent:{martins_id}"
+
+
+# --- supervisor -----------------------------------------------------------------------------
+
+def test_listen_whisper_barge(service: Service, tmp_path: Path,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    z = service.z
+    oid = org_id(z)
+    controls = service.telephony.b2bua.controls
+    anna_id, sup_id = user_id(z, "anna.berzina"), user_id(z, demo.SUPERVISOR[0])
+    anna = phone(service, monkeypatch, tmp_path, "anna.berzina", 1000.0)
+    sup = phone(service, monkeypatch, tmp_path, "supervisor", 1800.0)
+    tap = Tap()
+    heard: dict[str, dict[str, dict[int, float]]] = {}
+    with stopping(anna, sup):
+        service.cc.agent_login(oid, anna_id)
+        call_sipp = caller(service, tmp_path, pause_ms=20000)
+        with stopping(call_sipp):
+            iid, call = answered_call(service)
+            assert run(service, controls.monitor(oid, iid, sup_id, "listen")) == \
+                {"state": "monitoring", "mode": "listen"}
+            extras = controls.extras[iid]
+            assert extras.monitor is not None
+            legs = {"caller": call.leg, "agent": call.agent_leg,
+                    "supervisor": extras.monitor.leg}
+            for leg in legs.values():
+                tap.watch(leg)
+            for mode in ("listen", "whisper", "barge"):
+                if mode != "listen":
+                    run(service, controls.monitor(oid, iid, sup_id, mode))
+                marks = {name: tap.mark(leg) for name, leg in legs.items()}
+                wait_until(lambda m=marks: all(len(tap.audio(leg, m[n])) >= 12000
+                                               for n, leg in legs.items()),
+                           f"audio in {mode} mode")
+                heard[mode] = {name: {f: level(tap.audio(leg, marks[name] + 10), f)
+                                      for f in (440, 1000, 1800)}
+                               for name, leg in legs.items()}
+            assert call_sipp.wait() == 0, call_sipp.errors()
+    present, absent = 2000, 300
+    for mode, by in heard.items():
+        # the supervisor always hears both sides
+        assert by["supervisor"][440] > present and by["supervisor"][1000] > present, by
+        assert by["caller"][1000] > present and by["agent"][440] > present, by
+        if mode in ("listen", "whisper"):
+            assert by["caller"][1800] < absent, (mode, by)  # the caller never hears them
+        else:
+            assert by["caller"][1800] > present, (mode, by)
+        if mode == "listen":
+            assert by["agent"][1800] < absent, (mode, by)
+        else:
+            assert by["agent"][1800] > present, (mode, by)
+    with z.sessions() as session:
+        actions = list(session.scalars(select(AuditEntry.action).where(
+            AuditEntry.user_id == sup_id).order_by(AuditEntry.id)))
+    assert actions == ["call.listen", "call.whisper", "call.barge"]
+
+
+# --- the desktop's API ----------------------------------------------------------------------
+
+def test_desktop_buttons_call_the_controls(service: Service, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.integration.web.conftest import login
+    from zvans.web.app import create_app
+
+    z = service.z
+    oid = org_id(z)
+    anna_id = user_id(z, "anna.berzina")
+    anna = phone(service, monkeypatch, tmp_path, "anna.berzina", 1000.0)
+    with stopping(anna):
+        service.cc.agent_login(oid, anna_id)
+        call_sipp = caller(service, tmp_path, pause_ms=12000)
+        with stopping(call_sipp), TestClient(create_app(z)) as client:
+            token = login(client, "anna.berzina", PASSWORD)
+            headers = {"X-CSRF-Token": token}
+            iid, call = answered_call(service)
+            first = call.agent_sip
+            r = client.post(f"/api/v1/calls/{iid}/transfer", headers=headers,
+                            json={"target": "agent:999999"})
+            assert r.status_code == 422, r.text
+            assert r.json()["error"]["code"] == "unknown-target"
+            assert "999999" in r.json()["error"]["message"]
+            r = client.post(f"/api/v1/calls/{iid}/transfer", headers=headers, json={})
+            assert r.status_code == 422 and r.json()["error"]["code"] == "no-target"
+            assert call.agent_sip is first and not first.is_ended  # the call continues
+            r = client.post(f"/api/v1/calls/{iid}/hold", headers=headers)
+            assert r.status_code == 200 and r.json()["state"] == "held", r.text
+            r = client.post(f"/api/v1/calls/{iid}/resume", headers=headers)
+            assert r.status_code == 200 and r.json()["state"] == "talking", r.text
+            r = client.post(f"/api/v1/calls/{iid}/monitor", headers=headers,
+                            json={"mode": "listen"})
+            assert r.status_code == 403  # agents do not monitor
+            r = client.post(f"/api/v1/calls/{iid}/hangup", headers=headers)
+            assert r.status_code == 200 and r.json()["state"] == "ended", r.text
+            wait_until(lambda: any(r["interaction_id"] == iid for r in service.records()),
+                       "the call to end")
+    types = [e.type for e in events(z, iid)]
+    assert types.count("held") == 1 and types.count("resumed") == 1
+    assert "completed" in types and "transferred" not in types
