@@ -538,9 +538,15 @@ class ContactCenter:
                                            "from_agent": agent_id, "talk_s": talk or 0.0})
             out.events.insert(0, moved)
             if to_queue is not None:
-                arrived = engine.call_arrived(interaction_id, to_queue, row.caller)
-                arrived.events = [replace(ev, data={**ev.data, "direction": "transfer"})
-                                  if ev.type is E.ARRIVED else ev for ev in arrived.events]
+                # no caller for the engine: its sticky rule would hold the call for the
+                # agent who just passed it on; the log keeps the number
+                arrived = engine.call_arrived(interaction_id, to_queue, "")
+                arrived.events = [
+                    replace(ev, data={**ev.data, "caller": row.caller,
+                                      **({"direction": "transfer"} if ev.type is E.ARRIVED
+                                         else {})})
+                    if "caller" in ev.data or ev.type is E.ARRIVED else ev
+                    for ev in arrived.events]
                 out.extend(arrived)
                 row.queue_id = to_queue
             return out

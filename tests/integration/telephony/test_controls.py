@@ -227,8 +227,13 @@ def test_transfer_to_a_queue_reenters_the_acd_and_bad_targets_change_nothing(
             service.cc.agent_login(oid, john_id)
             result = run(service, controls.transfer(oid, iid, f"queue:{english}"))
             assert result == {"state": "queued", "target": f"queue:{english}"}
-            wait_until(lambda: call.agent_id == john_id and call.agent_sip is not None
-                       and call.phase.value == "connected", "john answered the transfer")
+            try:
+                wait_until(lambda: call.agent_id == john_id and call.agent_sip is not None
+                           and call.phase.value == "connected", "john answered the transfer")
+            except AssertionError:
+                print([(e.type, e.agent_id, e.queue_id, e.data) for e in events(z, iid)],
+                      call.phase, call.agent_id, service.telephony.b2bua.stats)
+                raise
             assert first.is_ended
             assert call_sipp.wait() == 0, call_sipp.errors()
         wait_until(lambda: len(typed(z, iid, "completed")) == 2, "both talks completed")
