@@ -123,12 +123,15 @@ class OutCall:
     result: str = ""
     caller_id: str = ""
     customer_from: str = ""
+    #: RTP counters of the closed legs (agent_leg, customer_leg)
+    legs: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {"kind": self.kind, "interaction_id": self.iid, "agent_id": self.agent_id,
                 "number": self.number, "result": self.result, "caller_id": self.caller_id,
                 "customer_from": self.customer_from,
                 "recording": str(self.recording) if self.recording else None,
+                "legs": dict(self.legs),
                 "talk_s": round(time.monotonic() - self.answered, 3) if self.answered else 0.0}
 
 
@@ -211,7 +214,8 @@ class Outbound:
                 raise NotFound(f"No queue {queue_id}.", code="no-such-queue")
             user = session.get(User, user_id)
             if user is None or user.org_id != org_id or user.deleted_at is not None \
-                    or session.get(AgentProfile, user_id) is None:
+                    or session.scalar(select(AgentProfile.id).where(
+                        AgentProfile.user_id == user_id)) is None:
                 raise NotFound(f"No agent {user_id}.", code="no-such-agent")
             caller_id = queue.caller_id or ""
             if interaction_id is not None:
@@ -250,9 +254,9 @@ class Outbound:
             media = self.b2bua.media
             if call.recorder is not None:
                 media.stop_recording(call.recorder)
-            for leg in (call.agent_leg, call.customer_leg):
+            for name, leg in (("agent_leg", call.agent_leg), ("customer_leg", call.customer_leg)):
                 if leg is not None:
-                    media.close(leg)
+                    call.legs[name] = media.close(leg)
             self.finished.append(call.summary())
 
     async def _dial(self, call: OutCall) -> None:

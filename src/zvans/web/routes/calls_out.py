@@ -1,0 +1,44 @@
+"""Click-to-call from the desktop: ``POST /api/v1/calls/click-to-call``.
+
+Zvans rings the agent's own phone first, then the number, with the queue's number as caller
+id (``zvans.telephony.outbound``). The answer comes at once (``status: "dialing"``); the
+call's progress arrives as events (``answered``, ``completed`` with direction "out").
+A bad number is a 422 naming the field; no telephony, no trunk or no registered phone are
+clear errors, and nothing is recorded for them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from zvans.telephony.outbound import dial_number
+from zvans.web.deps import SessionUser, csrf_protect, get_zvans, require_role
+from zvans.web.routes.api import TelephonyUnavailable
+
+router = APIRouter(prefix="/api/v1", tags=["calls"])
+
+TAKES_CALLS = require_role("agent", "supervisor")
+
+
+class ClickToCall(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    number: str = Field(..., max_length=40, description="The number to call")
+    queue_id: int = Field(..., alias="queue", description="Whose caller id to show")
+
+
+@router.post("/calls/click-to-call", status_code=202, dependencies=[Depends(csrf_protect)])
+async def click_to_call(body: ClickToCall, request: Request,
+                        user: SessionUser = Depends(TAKES_CALLS)) -> dict[str, Any]:
+    number = dial_number(body.number)  # 422 before anything else is looked at
+    telephony = get_zvans(request).services.get("telephony")
+    if telephony is None or not hasattr(telephony, "click_to_call"):
+        raise TelephonyUnavailable("Telephony is not running, so Zvans cannot dial. Call the "
+                                   "number from your phone.")
+    result: dict[str, Any] = await run_in_threadpool(
+        telephony.click_to_call, user.org_id, user.id, number, body.queue_id)
+    return result
