@@ -208,7 +208,8 @@ def looped_pcap(src: Path, dst: Path, seconds: float) -> Path:
     return dst
 
 
-def _prepare_database(workdir: Path, agents: int, uas_port: int) -> dict[str, str]:
+def _prepare_database(workdir: Path, agents: int, uas_port: int,
+                      record: bool = True) -> dict[str, str]:
     from zvans.app import build
     from zvans.config import load_settings
     from zvans.store import migrate
@@ -231,7 +232,7 @@ def _prepare_database(workdir: Path, agents: int, uas_port: int) -> dict[str, st
         org = Organisation(slug="bench", name="SIP bench", language="en")
         session.add(org)
         session.flush()
-        queue = Queue(org_id=org.id, name="Bench", language="en", record_calls=True,
+        queue = Queue(org_id=org.id, name="Bench", language="en", record_calls=record,
                       wrapup_s=0, ring_timeout_s=15, names={}, business_hours={},
                       holidays=[])
         session.add(queue)
@@ -402,7 +403,7 @@ def _sipp_failed(workdir: Path, stem: str) -> dict[str, int]:
 
 def run(*, calls: int = 400, rate: float = 50.0, hold_s: float = 20.0,
         setup_calls: int = 2000, setup_rate: float = 200.0, cpu: int = 0,
-        keep: bool = False, nice: int = 0) -> dict[str, Any]:
+        keep: bool = False, nice: int = 0, record: bool = True) -> dict[str, Any]:
     global NICE
     NICE = nice
     if shutil.which("sipp") is None or not STOCK_PCAP.exists():
@@ -413,14 +414,15 @@ def run(*, calls: int = 400, rate: float = 50.0, hold_s: float = 20.0,
     workdir = Path(tempfile.mkdtemp(prefix="zvans-bench-sip-"))
     agents = max(calls, int(setup_rate * 3)) + 20
     sip_port, uas_port, web_port = _free_port(), _free_port(), _free_port()
-    env = _prepare_database(workdir, agents, uas_port)
+    env = _prepare_database(workdir, agents, uas_port, record)
     pcap = looped_pcap(STOCK_PCAP, workdir / "loop.pcap", hold_s + 5)
     (workdir / "caller.xml").write_text(CALLER_HOLD.replace("MEDIA", PLAY.format(pcap=pcap)))
     (workdir / "caller_silent.xml").write_text(CALLER_HOLD.replace("MEDIA", ""))
     (workdir / "agent.xml").write_text(AGENT_UAS.replace("MEDIA", PLAY.format(pcap=pcap)))
     (workdir / "agent_silent.xml").write_text(AGENT_UAS.replace("MEDIA", ""))
     r = _Run(workdir)
-    result: dict[str, Any] = {"cpu_pinned": cpu, "nice": nice, "cpus": os.cpu_count(),
+    result: dict[str, Any] = {"cpu_pinned": cpu, "nice": nice, "record": record,
+                              "cpus": os.cpu_count(),
                               "agents": agents,
                               "load_average_1m_before": round(os.getloadavg()[0], 2)}
     try:
@@ -584,7 +586,9 @@ if __name__ == "__main__":
         parser.add_argument("--cpu", type=int, default=0)
         parser.add_argument("--keep", action="store_true")
         parser.add_argument("--nice", type=int, default=0)
+        parser.add_argument("--no-record", action="store_true")
         ns = parser.parse_args()
         print(json.dumps(run(calls=ns.calls, rate=ns.rate, hold_s=ns.hold,
                              setup_calls=ns.setup_calls, setup_rate=ns.setup_rate, cpu=ns.cpu,
-                             keep=ns.keep, nice=ns.nice), indent=1))
+                             keep=ns.keep, nice=ns.nice, record=not ns.no_record),
+                         indent=1))
