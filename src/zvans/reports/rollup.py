@@ -48,6 +48,8 @@ from zvans.store.types import UTCDateTime, utcnow
 #: Only hours that ended at least this long ago are rolled up (late commits settle first).
 SETTLE = timedelta(minutes=5)
 CHUNK = timedelta(days=1)
+#: queue_id / agent_id of the subtotal rows of ``report_call_hour`` / ``report_call_day``.
+ALL = -1
 DAY = timedelta(days=1)
 #: (hourly table, daily table) pairs; a daily row is the sum of its day's hourly rows.
 PAIRS = ((ReportCallHour, ReportCallDay), (ReportAgentHour, ReportAgentDay),
@@ -162,6 +164,13 @@ def _roll(session: Session, org_id: int, start: datetime, stop: datetime) -> Non
     every = Filters()
     dims: Dims = ("hour", "queue", "agent")
     calls = raw_call_facts(session, org_id, start, stop, dims, every)
+    # Subtotal rows: queue_id = ALL (every queue, per agent) and agent_id = ALL (every agent,
+    # per queue), so reports that need one dimension read a few rows instead of the
+    # queue × agent cross product.
+    subtotals: dict[tuple[Any, ...], dict[str, int]] = {}
+    for (h, q, a), values in calls.items():
+        merge_calls(subtotals, {(h, q, ALL): values, (h, ALL, a): values})
+    calls.update(subtotals)
     if calls:
         session.execute(insert(ReportCallHour), [
             {"org_id": org_id, "hour": h, "queue_id": q, "agent_id": a, **values}
@@ -244,12 +253,20 @@ def _filtered(stmt: Any, table: Any, org_id: int, span: tuple[datetime, datetime
 def call_facts(session: Session, org_id: int, p: Plan, dims: Dims, filters: Filters
                ) -> dict[tuple[Any, ...], dict[str, int]]:
     out: dict[tuple[Any, ...], dict[str, int]] = {}
+    need_agent = "agent" in dims or bool(filters.agent_ids)
+    need_queue = "queue" in dims or bool(filters.queue_ids)
     for table, span in _spans(p, ReportCallHour, ReportCallDay):
         keys = _dim_cols(table, dims)
         aggs = [(func.max if name in MAX_COLUMNS else func.sum)(
             table.__table__.c[name]) for name in CALL_COLUMNS]
         stmt = select(*keys, *aggs)
         stmt = _filtered(stmt, table, org_id, span, filters)
+        if need_agent and need_queue:
+            stmt = stmt.where(table.queue_id != ALL, table.agent_id != ALL)
+        elif need_agent:
+            stmt = stmt.where(table.queue_id == ALL)
+        else:
+            stmt = stmt.where(table.agent_id == ALL)
         if keys:
             stmt = stmt.group_by(*keys)
         part: dict[tuple[Any, ...], dict[str, int]] = {}
