@@ -312,3 +312,44 @@ def test_a_caller_whose_media_stopped_is_hung_up(impatient: Service, tmp_path: P
         caller.kill()
     assert record["reason"] == "rtp-timeout" and record["phase"] == "queued"
     assert event_types(z, iid) == ["arrived", "enqueued", "abandoned"]
+
+
+@pytest.fixture
+def sha256_service(demo_z: Zvans) -> Iterator[Service]:
+    svc = Service(demo_z, offered=("SHA-256", "MD5"))
+    yield svc
+    svc.stop()
+
+
+def test_sha256_digest_against_the_stored_ha1(sha256_service: Service) -> None:
+    """A client that picks the topmost challenge answers SHA-256 (RFC 8760); the registrar
+    checks it against agent_profile.sip_ha1_sha256 (no password stored)."""
+    from zvans.store.models import AgentProfile
+    from zvans.telephony.sip import SipStack, StackConfig
+
+    port = sha256_service.port
+    with sha256_service.z.sessions.begin() as session:  # only SHA-256 can succeed now
+        profile = session.scalar(select(AgentProfile).where(
+            AgentProfile.sip_username == "liga.kalnina"))
+        assert profile is not None and profile.sip_ha1_sha256
+        profile.sip_ha1_md5 = None
+
+    async def register(password: str) -> tuple[int, str]:
+        client = SipStack(StackConfig(udp_port=0, tcp_port=None))
+        await client.start()
+        try:
+            aor = f"sip:liga.kalnina@127.0.0.1:{port}"
+            response = await client.request(
+                "REGISTER", f"sip:127.0.0.1:{port}", from_uri=aor, to_uri=aor,
+                credentials=("liga.kalnina", password),
+                headers=[("Contact", f"<sip:liga@127.0.0.1:{client.port()}>"),
+                         ("Expires", "300")])
+        finally:
+            await client.stop()
+        return response.status, response.reason
+
+    ok = sha256_service.call(register(PASSWORD))
+    bad = sha256_service.call(register("wrong"))
+    assert ok[0] == 200, ok
+    assert bad[0] == 403, bad
+    assert sha256_service.registered("liga.kalnina")
