@@ -392,7 +392,9 @@ def test_desktop_buttons_call_the_controls(service: Service, tmp_path: Path,
     with stopping(anna):
         service.cc.agent_login(oid, anna_id)
         call_sipp = caller(service, tmp_path, pause_ms=12000)
-        with stopping(call_sipp), TestClient(create_app(z)) as client:
+        # no lifespan: the telephony service (another loop) runs the ACD timers here
+        client = TestClient(create_app(z))
+        with stopping(call_sipp):
             token = login(client, "anna.berzina", PASSWORD)
             headers = {"X-CSRF-Token": token}
             iid, call = answered_call(service)
