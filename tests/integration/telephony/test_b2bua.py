@@ -42,8 +42,9 @@ PASSWORD = demo.AGENT_PASSWORD
 
 @pytest.fixture
 def demo_z(tmp_path: Path) -> Iterator[Zvans]:
-    settings = Settings(database_url=f"sqlite:///{tmp_path}/zvans.db", data_dir=tmp_path / "var",
-                        secret_key="test", sip_port=0, rtp_port_min=32000, rtp_port_max=39999)
+    settings = Settings(  # type: ignore[call-arg]
+        database_url=f"sqlite:///{tmp_path}/zvans.db", data_dir=tmp_path / "var",
+        secret_key="test", sip_port=0, rtp_port_min=32000, rtp_port_max=39999)
     migrate.upgrade(settings.database_url)
     z = build(settings)
     with z.sessions.begin() as session:
@@ -100,9 +101,18 @@ def agent(service: Service, tmp_path: Path, username: str, *, auto: bool = True)
 
 
 def finished(service: Service, iid: int) -> dict[str, object]:
-    return wait_until(lambda: next((r for r in service.records()
-                                    if r["interaction_id"] == iid), None),
-                      f"call {iid} to end", 30)
+    def record() -> dict[str, object] | None:
+        return next((r for r in service.records() if r["interaction_id"] == iid), None)
+
+    found = wait_until(record, f"call {iid} to end", 30)
+    assert found is not None
+    return found
+
+
+def event_id(z: Zvans, type_: str, what: str) -> int:
+    iid = wait_until(lambda: first_event(z, type_), what, 30)
+    assert iid is not None
+    return iid
 
 
 def test_ivr_queue_agent_bridged_and_recorded(service: Service, tmp_path: Path) -> None:
@@ -112,7 +122,7 @@ def test_ivr_queue_agent_bridged_and_recorded(service: Service, tmp_path: Path) 
     anna = None
     try:
         # the caller pressed 1 (RFC 2833) and waits: no agent is logged in yet
-        iid = wait_until(lambda: first_event(z, "enqueued"), "the call to be queued", 30)
+        iid = event_id(z, "enqueued", "the call to be queued")
         b2bua = service.telephony.b2bua
 
         def announced() -> bool:
@@ -306,7 +316,7 @@ def test_a_caller_whose_media_stopped_is_hung_up(impatient: Service, tmp_path: P
     caller = Sipp("b2bua_caller_silent.xml", "+37160000101", impatient.port,
                   tmp_path / "caller", pause_ms=30000)
     try:
-        iid = wait_until(lambda: first_event(z, "abandoned"), "the dead call to end", 30)
+        iid = event_id(z, "abandoned", "the dead call to end")
         record = finished(impatient, iid)
     finally:
         caller.kill()
