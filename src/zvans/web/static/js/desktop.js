@@ -253,6 +253,14 @@ function renderStats(s) {
   for (const el of document.querySelectorAll("#my-stats [data-stat]")) {
     const k = el.dataset.stat;
     const v = s[k];
+    if (k === "pause_s") {
+      const parts = Object.entries(v || {}).map(([code, secs]) => {
+        const r = boot.pause_reasons.find((p) => p.code === code);
+        return `${r ? r.name : code} ${duration(secs)}`;
+      });
+      el.textContent = parts.length ? parts.join(", ") : "—";
+      continue;
+    }
     el.textContent = k.endsWith("_s") ? (v === null ? "—" : duration(v)) : String(v ?? 0);
   }
 }
@@ -270,7 +278,8 @@ new Live({
       if (cardFor !== ev.interaction_id) openCard(ev.interaction_id);
     }
     refreshState();
-    if (["answered", "completed", "wrapup_done", "ring_no_answer", "offered"].includes(ev.type)) refreshStats();
+    if (["answered", "completed", "wrapup_done", "ring_no_answer", "offered", "agent_ready",
+         "agent_logout"].includes(ev.type)) refreshStats();
   },
 });
 
