@@ -363,3 +363,35 @@ def test_sha256_digest_against_the_stored_ha1(sha256_service: Service) -> None:
     assert ok[0] == 200, ok
     assert bad[0] == 403, bad
     assert sha256_service.registered("liga.kalnina")
+
+
+def test_every_registered_phone_of_the_agent_rings_and_the_first_answer_wins(
+        service: Service, tmp_path: Path) -> None:
+    z = service.z
+    oid = org_id(z)
+    desk = start_phone(tmp_path / "desk", "anna.berzina", PASSWORD, service.port,
+                       lambda p: "200 OK" in p.output(), auto_answer=False)
+    soft = start_phone(tmp_path / "soft", "anna.berzina", PASSWORD, service.port,
+                       lambda _p: len(service.telephony.registrar.contacts_for(
+                           "anna.berzina")) == 2)
+    caller = None
+    try:
+        service.cc.agent_login(oid, user_id(z, "anna.berzina"))
+        caller = Sipp("b2bua_caller.xml", IVR, service.port, tmp_path / "caller",
+                      pause_ms=2000)
+        assert caller.wait() == 0, caller.errors()
+        iid = interaction_ids(z)[0]
+        record = finished(service, iid)
+        desk_log = desk.output()
+    finally:
+        if caller is not None:
+            caller.kill()
+        desk.stop()
+        soft.stop()
+    stats = service.telephony.b2bua.stats
+    assert stats["rings"] == 1 and stats["agent_invites"] == 2  # one ring, two forks
+    assert record["phase"] == "connected"
+    assert event_types(z, iid)[-3:] == ["offered", "answered", "completed"]
+    # the desk phone rang, never answered, and its ringing session was closed (our CANCEL:
+    # libre reports it as "session closed: Connection reset by peer")
+    assert "press 'a' to accept" in desk_log and "session closed" in desk_log
