@@ -150,3 +150,33 @@ def test_many_failures_from_one_address_are_slowed_down(web: Web) -> None:
     r = c.post("/login", data={"username": "anna.berzina", "password": "agent-demo-1",
                                "csrf_token": csrf_of(c)})
     assert r.status_code == 429 and 'data-error-for="_form"' in r.text
+
+
+def test_changing_ones_own_password(web: Web) -> None:
+    c = web.client()
+    login(c, "anna.berzina", "agent-demo-1")
+    elsewhere = web.client()
+    login(elsewhere, "anna.berzina", "agent-demo-1")
+    token = csrf_of(c, "/settings")
+    r = c.post("/settings/password", data={"current": "wrong-one", "password": "new-pass-123",
+                                           "password2": "new-pass-123", "csrf_token": token})
+    assert r.status_code == 422 and 'data-error-for="current"' in r.text
+    r = c.post("/settings/password", data={"current": "agent-demo-1", "password": "short",
+                                           "password2": "short", "csrf_token": token})
+    assert r.status_code == 422 and 'data-error-for="password"' in r.text
+    r = c.post("/settings/password", data={"current": "agent-demo-1",
+                                           "password": "new-pass-123",
+                                           "password2": "new-pass-124", "csrf_token": token})
+    assert r.status_code == 422 and 'data-error-for="password2"' in r.text
+    r = c.post("/settings/password", data={"current": "agent-demo-1",
+                                           "password": "new-pass-123",
+                                           "password2": "new-pass-123", "csrf_token": token},
+               follow_redirects=False)
+    assert r.status_code == 303
+    assert c.get("/desktop").status_code == 200  # this session goes on
+    assert elsewhere.get("/desktop", follow_redirects=False).status_code == 303  # others end
+    other = web.client()
+    r = other.post("/login", data={"username": "anna.berzina", "password": "agent-demo-1",
+                                   "csrf_token": csrf_of(other)})
+    assert r.status_code == 401
+    login(web.client(), "anna.berzina", "new-pass-123")
