@@ -48,8 +48,9 @@ PASSWORD = demo.AGENT_PASSWORD
 
 @pytest.fixture
 def demo_z(tmp_path: Path) -> Iterator[Zvans]:
-    settings = Settings(database_url=f"sqlite:///{tmp_path}/zvans.db", data_dir=tmp_path / "var",
-                        secret_key="test", sip_port=0, rtp_port_min=32000, rtp_port_max=39999)
+    settings = Settings(  # type: ignore[call-arg]
+        database_url=f"sqlite:///{tmp_path}/zvans.db", data_dir=tmp_path / "var",
+        secret_key="test", sip_port=0, rtp_port_min=32000, rtp_port_max=39999)
     migrate.upgrade(settings.database_url)
     z = build(settings)
     with z.sessions.begin() as session:
@@ -109,13 +110,19 @@ def phone(service: Service, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, use
 
 def answered_call(service: Service) -> tuple[int, Any]:
     """The first answered call's id and the B2BUA's call object once it is bridged."""
-    iid = wait_until(lambda: next((e.interaction_id for e in events(service.z)
-                                   if e.type == "answered"), None), "an answered call", 60)
+    found: int | None = wait_until(lambda: next((e.interaction_id for e in events(service.z)
+                                                 if e.type == "answered"), None),
+                                   "an answered call", 60)
+    assert found is not None
+    iid: int = found
     b2bua = service.telephony.b2bua
-    call = wait_until(lambda: (c := b2bua.by_iid.get(iid)) is not None
-                      and c.phase.value == "connected" and c.agent_sip is not None and c,
-                      "the call to be bridged", 30)
-    return iid, call
+
+    def bridged() -> Any:
+        c = b2bua.by_iid.get(iid)
+        return c if c is not None and c.phase.value == "connected" \
+            and c.agent_sip is not None else None
+
+    return iid, wait_until(bridged, "the call to be bridged", 30)
 
 
 def typed(z: Zvans, iid: int, type_: str) -> list[Any]:
@@ -352,9 +359,10 @@ def test_listen_whisper_barge(service: Service, tmp_path: Path,
                 if mode != "listen":
                     run(service, controls.monitor(oid, iid, sup_id, mode))
                 marks = {name: tap.mark(leg) for name, leg in legs.items()}
-                wait_until(lambda m=marks: all(len(tap.audio(leg, m[n])) >= 12000
-                                               for n, leg in legs.items()),
-                           f"audio in {mode} mode")
+                def enough(m: dict[str, int] = marks) -> bool:
+                    return all(len(tap.audio(leg, m[n])) >= 12000 for n, leg in legs.items())
+
+                wait_until(enough, f"audio in {mode} mode")
                 heard[mode] = {name: {f: level(tap.audio(leg, marks[name] + 10), f)
                                       for f in (440, 1000, 1800)}
                                for name, leg in legs.items()}
