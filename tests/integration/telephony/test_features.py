@@ -393,3 +393,44 @@ def _login(client: TestClient, username: str, password: str) -> str:
                                     "csrf_token": csrf("/login")}, follow_redirects=False)
     assert r.status_code == 303, r.text[:300]
     return csrf("/settings")
+
+
+def test_campaign_call_button_dials_through_telephony(service: Service, tmp_path: Path,
+                                                      customer_phone: SippUas) -> None:
+    from zvans.store import campaigns as cs
+    from zvans.web.app import create_app
+
+    z = service.z
+    agent_phone = SippUas("features_uas_agent.xml", tmp_path / "agent")
+    anna = ring_at(z, "anna.berzina", agent_phone.uri)
+    with z.sessions.begin() as session:
+        org = org_id(z)
+        campaign = cs.create_campaign(session, org, None, name="Renewals",
+                                      queue_id=queue_id(z, "Latvian"))
+        cs.set_state(session, campaign, "active")
+        cs.import_csv(session, campaign, b"phone;name\n+37129000088;Test Customer\n")
+        cs.assign(session, campaign, [anna])
+        contact = cs.claim_next(session, campaign, anna)
+        assert contact is not None
+        contact_id = contact.id
+    client = TestClient(create_app(z), base_url="http://127.0.0.1")
+    try:
+        token = _login(client, "anna.berzina", demo.AGENT_PASSWORD)
+        r = client.post(f"/api/v1/campaign-contacts/{contact_id}/call",
+                        headers={"X-CSRF-Token": token})
+        assert r.status_code == 200, r.text
+        iid = r.json()["interaction_id"]
+        assert r.json()["telephony"]["interaction_id"] == iid  # one interaction, not two
+        assert agent_phone.wait() == 0, agent_phone.errors()
+        assert customer_phone.wait() == 0, customer_phone.errors()
+        record = outbound_done(service, iid)
+    finally:
+        client.close()
+        agent_phone.kill()
+    assert record["result"] == "answered" and record["number"] == "+37129000088"
+    with z.sessions() as session:
+        assert list(session.scalars(select(Interaction.id))) == [iid]
+    evs = events(z, iid)
+    assert [e.type for e in evs] == ["arrived", "answered", "completed"]
+    assert evs[0].data["campaign_id"] == campaign.id
+    assert all(e.data["direction"] == "out" for e in evs)
