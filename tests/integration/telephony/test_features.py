@@ -434,3 +434,35 @@ def test_campaign_call_button_dials_through_telephony(service: Service, tmp_path
     assert [e.type for e in evs] == ["arrived", "answered", "completed"]
     assert evs[0].data["campaign_id"] == campaign.id
     assert all(e.data["direction"] == "out" for e in evs)
+
+
+def test_unanswered_register_call_back_button_dials(service: Service, tmp_path: Path,
+                                                    customer_phone: SippUas) -> None:
+    from zvans.web.app import create_app
+
+    z = service.z
+    agent_phone = SippUas("features_uas_agent.xml", tmp_path / "agent")
+    anna = ring_at(z, "anna.berzina", agent_phone.uri)
+    with z.sessions.begin() as session:
+        entry = UnansweredEntry(org_id=org_id(z), caller="+37129000099", reason="abandoned",
+                                queue_id=queue_id(z, "English"), duration_s=30)
+        session.add(entry)
+        session.flush()
+        entry_id = entry.id
+    client = TestClient(create_app(z), base_url="http://127.0.0.1")
+    try:
+        token = _login(client, "anna.berzina", demo.AGENT_PASSWORD)
+        r = client.post(f"/api/v1/unanswered/{entry_id}/callback",
+                        headers={"X-CSRF-Token": token})
+        assert r.status_code == 200, r.text
+        iid = r.json()["interaction_id"]
+        assert agent_phone.wait() == 0, agent_phone.errors()
+        assert customer_phone.wait() == 0, customer_phone.errors()
+        record = outbound_done(service, iid)
+    finally:
+        client.close()
+        agent_phone.kill()
+    assert record["result"] == "answered" and record["number"] == "+37129000099"
+    row = interaction(z, iid)
+    assert (row.direction, row.callee, row.agent_id) == ("out", "+37129000099", anna)
+    assert event_types(z, iid) == ["arrived", "answered", "completed"]

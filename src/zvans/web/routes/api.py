@@ -219,11 +219,19 @@ def unanswered_state(entry_id: int, body: UnansweredMark,
 
 
 @router.post("/unanswered/{entry_id}/callback", dependencies=[Depends(csrf_protect)])
-def unanswered_callback(entry_id: int, user: SessionUser = Depends(TAKES_CALLS),
+def unanswered_callback(entry_id: int, request: Request,
+                        user: SessionUser = Depends(TAKES_CALLS),
                         session: Session = Depends(db_session)) -> dict[str, Any]:
     row = session.get(UnansweredEntry, entry_id)
     if row is None or row.org_id != user.org_id:
         raise NotFound(f"No unanswered call {entry_id}.", code="no-such-entry")
+    telephony = get_zvans(request).services.get("telephony")  # click-to-call (issue 7)
+    queue_id = row.queue_id or session.scalar(
+        select(Queue.id).where(Queue.org_id == user.org_id).order_by(Queue.id))
+    if telephony is not None and hasattr(telephony, "click_to_call") and queue_id is not None:
+        result: dict[str, Any] = telephony.click_to_call(user.org_id, user.id, row.caller,
+                                                         queue_id)
+        return result
     raise TelephonyUnavailable(
         "Calling back from the desktop is not available until telephony is connected. "
         "Call the number from your phone and mark the row as called back.")
