@@ -155,7 +155,7 @@ def test_skill_matrix_edit_is_live_in_the_acd(server: Server, browser: Any) -> N
         # live: the running ACD has the new levels, and routes an English call to him
         state = agent.call("GET", "/api/v1/agents/me").json()
         assert state["queues"] == {str(english): 1, str(latvian): 2}
-        call_id = server.simulate_call("English", "+37120005555")
+        call_id = server.simulate_call(str(english), "+37120005555")  # by id: names change
         state = agent.call("GET", "/api/v1/agents/me").json()
         assert state["activity"] == "ringing" and state["interaction_id"] == call_id
         assert one(server, "SELECT count(*) FROM audit_entry WHERE action = 'skills.update'") \
@@ -200,5 +200,38 @@ def test_an_agent_gets_403_on_every_admin_and_supervisor_page_and_api(
             assert response is not None and response.status == 403, path
         expect(page.locator("nav.mainnav")).not_to_contain_text("Administr")
         shot(page, "admin-05-agent-forbidden")
+    finally:
+        ctx.close()
+
+
+def test_admin_edits_a_queue_and_the_change_is_live(server: Server, browser: Any) -> None:
+    english = one(server, "SELECT id FROM queue WHERE name = 'English'")
+    ctx = browser.new_context(locale="en-GB")
+    page = ctx.new_page()
+    try:
+        sign_in(page, server.base_url, "admin", "admin-demo-1")
+        page.goto(server.base_url + "/admin/queues")
+        page.click(f'a[href="/admin/queues/{english}"]')
+        expect(page.locator("#queue-members")).to_contain_text("John Miller")
+        page.fill("#f-name", "English desk")
+        page.fill("#f-ring_timeout_s", "25")
+        page.uncheck("#f-always_open")
+        page.fill("#f-hours_mon", "8-17")  # not the HH:MM-HH:MM form
+        page.fill("#f-hours_tue", "08:00-17:00")
+        page.click('[data-action="save"]')
+        expect(page.locator("#err-hours_mon")).to_contain_text("08:30-17:00")
+        expect(page.locator("#f-hours_tue")).to_have_value("08:00-17:00")
+        shot(page, "admin-06-queue-bad-hours")
+        assert one(server, "SELECT ring_timeout_s FROM queue WHERE id = :q", q=english) == 15
+        page.fill("#f-hours_mon", "08:00-12:00, 13:00-17:00")
+        page.click('[data-action="save"]')
+        expect(page).to_have_url(server.base_url + "/admin/queues")
+        expect(page.locator('#queues tr[data-queue="English desk"]')).to_contain_text("25")
+        assert one(server, "SELECT ring_timeout_s FROM queue WHERE id = :q", q=english) == 25
+        # live: the supervisor's wallboard (the running ACD) has the new name
+        boss = ApiUser(server, "supervisor", "super-demo-1")
+        names = [q["name"] for q in boss.call("GET", "/api/v1/wallboard").json()["queues"]]
+        boss.close()
+        assert "English desk" in names and "English" not in names
     finally:
         ctx.close()
