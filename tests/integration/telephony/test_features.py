@@ -466,3 +466,36 @@ def test_unanswered_register_call_back_button_dials(service: Service, tmp_path: 
     row = interaction(z, iid)
     assert (row.direction, row.callee, row.agent_id) == ("out", "+37129000099", anna)
     assert event_types(z, iid) == ["arrived", "answered", "completed"]
+
+
+def test_busy_customer_fails_the_callback_attempt(demo_z: Zvans, tmp_path: Path) -> None:
+    from zvans.store.models import CallbackTask
+
+    z = demo_z
+    oid = org_id(z)
+    busy = SippUas("features_uas_busy.xml", tmp_path / "busy")
+    agent_phone = SippUas("features_uas_agent.xml", tmp_path / "agent")
+    anna = ring_at(z, "anna.berzina", agent_phone.uri)
+    svc = Service(z, trunk=TrunkConfig(name="test", host="127.0.0.1", port=busy.port))
+    try:
+        caller = Sipp("features_caller_callback.xml", LATVIAN_DID, svc.port,
+                      tmp_path / "caller")
+        assert caller.wait() == 0, caller.errors()
+        iid = wait_until(lambda: first_event(z, "callback_requested"), "the callback", 30)
+        svc.cc.agent_login(oid, anna)
+        assert busy.wait() == 0, busy.errors()
+        assert agent_phone.wait() == 0, agent_phone.errors()  # rung first, then hung up
+        record = outbound_done(svc, iid)
+    finally:
+        busy.kill()
+        agent_phone.kill()
+        svc.stop()
+    assert record["result"] == "busy"
+    types = event_types(z, iid)
+    assert types == ["arrived", "enqueued", "callback_requested", "callback_started",
+                     "callback_failed"], types
+    failed = events(z, iid)[-1]
+    assert failed.data["reason"] == "busy" and failed.data["final"] is False
+    with z.sessions() as session:
+        task = session.scalar(select(CallbackTask).where(CallbackTask.interaction_id == iid))
+        assert task is not None and (task.state, task.attempts) == ("waiting", 1)
