@@ -167,6 +167,36 @@ def test_hold_plays_music_to_the_caller_and_is_logged(service: Service, tmp_path
     assert len(resumed) == 1 and resumed[0].data["hold_s"] > 0
 
 
+def test_hold_from_the_agents_phone_plays_music_to_the_caller(service: Service,
+                                                              tmp_path: Path) -> None:
+    z = service.z
+    oid = org_id(z)
+    anna_id = user_id(z, "anna.berzina")
+    work = tmp_path / "anna-sipp"
+    work.mkdir()
+    tone_pcap(work / "tone.pcap", 1000.0)
+    anna = SippPhone("controls_agent_hold.xml", service.port, work, pause_ms=2000)
+    with z.sessions.begin() as session:
+        profile = session.scalar(select(AgentProfile).where(AgentProfile.user_id == anna_id))
+        assert profile is not None
+        profile.ring_target = anna.uri
+    b2bua = service.telephony.b2bua
+    with stopping(anna):
+        service.cc.agent_login(oid, anna_id)
+        call_sipp = caller(service, tmp_path, pause_ms=9000)
+        with stopping(call_sipp):
+            iid, call = answered_call(service)
+            wait_until(lambda: call.leg.playback is not None, "music while the phone holds")
+            wait_until(lambda: typed(z, iid, "resumed"), "the phone to resume")
+            assert call.leg.playback is None
+            assert call_sipp.wait() == 0, call_sipp.errors()
+            assert anna.wait() == 0, anna.errors()
+    held, resumed = typed(z, iid, "held"), typed(z, iid, "resumed")
+    assert [e.data["by"] for e in held] == ["phone"]
+    assert [e.data["by"] for e in resumed] == ["phone"] and resumed[0].data["hold_s"] > 0
+    assert b2bua.stats["hold_passed"] == 0  # the caller got music, not a re-INVITE
+
+
 # --- transfers ------------------------------------------------------------------------------
 
 def test_blind_transfer_to_another_agent(service: Service, tmp_path: Path,
@@ -202,6 +232,46 @@ def test_blind_transfer_to_another_agent(service: Service, tmp_path: Path,
     done = typed(z, iid, "completed")
     assert [e.agent_id for e in done] == [anna_id, martins_id]
     assert all(e.data["talk_s"] > 0 for e in done)
+
+
+def test_attended_transfer_consult_cancel_then_complete(service: Service, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    z = service.z
+    oid = org_id(z)
+    controls = service.telephony.b2bua.controls
+    anna_id, martins_id = user_id(z, "anna.berzina"), user_id(z, "martins.ozols")
+    anna = phone(service, monkeypatch, tmp_path, "anna.berzina", 1000.0)
+    martins = phone(service, monkeypatch, tmp_path, "martins.ozols", 1800.0)
+    target = f"agent:{martins_id}"
+    with stopping(anna, martins):
+        service.cc.agent_login(oid, anna_id)
+        call_sipp = caller(service, tmp_path, pause_ms=16000)
+        with stopping(call_sipp):
+            iid, call = answered_call(service)
+            first, agent_leg = call.agent_sip, call.agent_leg
+            # consult, then change one's mind: the caller gets the agent back
+            assert run(service, controls.transfer(oid, iid, target, attended=True)) == \
+                {"state": "consulting", "target": target}
+            consult = controls.extras[iid].consult
+            assert consult is not None and agent_leg.peer is consult.leg
+            assert call.leg.playback is not None  # the caller hears music meanwhile
+            assert run(service, controls.cancel_transfer(oid, iid)) == {"state": "talking"}
+            assert agent_leg.peer is call.leg and call.leg.playback is None
+            wait_until(lambda: consult.sip.is_ended, "the consulted phone hung up")
+            # consult again and complete: martins talks to the caller, anna is free
+            run(service, controls.transfer(oid, iid, target, attended=True))
+            assert run(service, controls.complete_transfer(oid, iid)) == \
+                {"state": "transferred", "target": target}
+            assert call.agent_id == martins_id and call.agent_leg.peer is call.leg
+            wait_until(lambda: first.is_ended, "anna's leg ended")
+            assert call_sipp.wait() == 0, call_sipp.errors()
+        wait_until(lambda: len(typed(z, iid, "completed")) == 2, "both talks completed")
+    moved = typed(z, iid, "transferred")
+    assert [(e.data["kind"], e.data["target"], e.data["from_agent"]) for e in moved] == \
+        [("attended", target, anna_id)]
+    assert [e.data["by"] for e in typed(z, iid, "held")] == ["consult", "consult"]
+    assert [e.data["by"] for e in typed(z, iid, "resumed")] == ["consult", "transfer"]
+    assert [e.agent_id for e in typed(z, iid, "completed")] == [anna_id, martins_id]
 
 
 def test_transfer_to_a_queue_reenters_the_acd_and_bad_targets_change_nothing(
