@@ -779,6 +779,8 @@ class B2bua:
         if self.controls is not None and self.controls.continues_without_agent(call):
             self.spawn(self.controls.agent_left(call))  # a conference goes on without them
             return
+        if self.controls is not None:  # parties Zvans dialled (supervisor...) leave too
+            self.spawn(self.controls.call_ending(call))
         if self.features is not None and self.features.on_agent_hangup(call, reason):
             return  # the caller stays on the line to rate the call
         self.spawn(self._caller_done(call, f"agent {reason}"))

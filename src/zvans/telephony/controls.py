@@ -112,6 +112,8 @@ class Controls:
     def __init__(self, b2bua: B2bua) -> None:
         self.b = b2bua
         self.extras: dict[int, Extras] = {}
+        #: calls with a direct agent side already wound up (the ACD must not be told again)
+        self._direct_done: set[int] = set()
 
     # --- helpers ------------------------------------------------------------------------
     def _x(self, call: InboundCall) -> Extras:
@@ -701,6 +703,9 @@ class Controls:
     async def call_ending(self, call: InboundCall) -> bool:
         """The call is over: hang up every party Zvans dialled. True when the agent side
         was a direct party (its ``completed`` is written here, not by the ACD)."""
+        if call.iid in self._direct_done:  # already wound up when the agent hung up
+            self._direct_done.discard(call.iid)
+            return True
         x = self.extras.pop(call.iid or 0, None)
         if x is None:
             return False
@@ -717,6 +722,10 @@ class Controls:
             await self._note(call, "resumed", call.agent_id, by="hangup",
                              hold_s=round(time.monotonic() - x.hold_started, 3))
         if x.direct is not None or (call.agent_sip is None and x.pending is not None):
+            if call.iid is not None:
+                self._direct_done.add(call.iid)
+                if len(self._direct_done) > 10_000:
+                    self._direct_done.clear()
             if x.direct is not None:
                 await self._note(call, "completed", x.direct.agent_id,
                                  talk_s=round(time.monotonic() - x.direct.answered_at, 3))
