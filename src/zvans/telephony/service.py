@@ -204,7 +204,18 @@ async def start_telephony(z: Zvans, *, offered: tuple[str, ...] = ("MD5",),
         except OSError as exc:
             log.warning("cannot write %s: %s", path, exc)
 
-    registrar.on_change = save
+    pending_save: list[asyncio.TimerHandle] = []
+
+    def save_soon() -> None:
+        """A burst of REGISTERs (phones re-registering) writes the file once a second."""
+        if not pending_save or pending_save[0].cancelled():
+            pending_save[:] = [asyncio.get_running_loop().call_later(1.0, saved)]
+
+    def saved() -> None:
+        pending_save.clear()
+        save()
+
+    registrar.on_change = save_soon
     save()
 
     async def refresh() -> None:
