@@ -589,7 +589,7 @@ class Controls:
             self.b.media.end_conference(mixer)
         if call.agent_leg is not None and not call.agent_leg.is_closed \
                 and not call.leg.is_closed:
-            self.b.media.bridge(call.leg, call.agent_leg)
+            self.b.media.bridge(call.leg, call.agent_leg, call.recorder)
 
     def continues_without_agent(self, call: InboundCall) -> bool:
         """Would the call go on if the agent side hung up now (a conference)?"""
