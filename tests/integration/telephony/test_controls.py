@@ -499,3 +499,31 @@ def test_desktop_buttons_call_the_controls(service: Service, tmp_path: Path,
     types = [e.type for e in events(z, iid)]
     assert types.count("held") == 1 and types.count("resumed") == 1
     assert "completed" in types and "transferred" not in types
+
+
+def test_the_agent_leaves_a_conference_and_the_others_go_on(
+        service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    z = service.z
+    oid = org_id(z)
+    controls = service.telephony.b2bua.controls
+    anna_id, martins_id = user_id(z, "anna.berzina"), user_id(z, "martins.ozols")
+    anna = phone(service, monkeypatch, tmp_path, "anna.berzina", 1000.0)
+    martins = phone(service, monkeypatch, tmp_path, "martins.ozols", 1800.0)
+    with stopping(anna, martins):
+        service.cc.agent_login(oid, anna_id)
+        call_sipp = caller(service, tmp_path, pause_ms=14000)
+        with stopping(call_sipp):
+            iid, call = answered_call(service)
+            first = call.agent_sip
+            run(service, controls.conference_add(oid, iid, f"agent:{martins_id}"))
+            assert run(service, controls.hangup(oid, iid)) == {"state": "left"}
+            wait_until(lambda: first.is_ended, "anna's leg ended")
+            assert call.agent_id == martins_id and call.agent_leg.peer is call.leg
+            assert controls.extras[iid].mixer is None
+            assert service.cc.agent_view(oid, anna_id)["activity"] in ("wrap_up", "idle")
+            leg = call.agent_leg
+            before = leg.tx_packets
+            wait_until(lambda: leg.tx_packets - before > 25, "the caller heard by martins")
+            assert call_sipp.wait() == 0, call_sipp.errors()
+        wait_until(lambda: len(typed(z, iid, "completed")) == 2, "both talks completed")
+    assert [e.agent_id for e in typed(z, iid, "completed")] == [anna_id, martins_id]
