@@ -23,7 +23,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.sip,
 @pytest.fixture(scope="module")
 def sip_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, int]]:
     tmp = tmp_path_factory.mktemp("e2e-controls")
-    srv = start_server(tmp)
+    md5, sha = demo.sip_ha1("supervisor", "zvans.local", demo.AGENT_PASSWORD)
+    srv = start_server(tmp, prepare=[  # the supervisor gets a SIP account (no phone yet)
+        f"UPDATE agent_profile SET sip_username = 'supervisor', sip_ha1_md5 = '{md5}', "
+        f"sip_ha1_sha256 = '{sha}' WHERE user_id = (SELECT id FROM user_account "
+        "WHERE username = 'supervisor')"])
     try:
         deadline = time.monotonic() + 30
         port = None
@@ -79,7 +83,7 @@ def test_hold_resume_bad_transfer_and_hang_up_from_the_desktop(
         shot(agent, "controls-01-bad-transfer")
         expect(agent.locator("#agent-state")).to_have_attribute("data-activity", "on_call")
 
-        # the supervisor's Listen button: this demo supervisor has no phone, a clear error
+        # the supervisor's Listen button: no phone registered yet, a clear error
         boss = boss_ctx.new_page()
         sign_in(boss, server.base_url, "supervisor", "super-demo-1")
         boss.goto(server.base_url + "/supervisor/wallboard")
@@ -116,3 +120,52 @@ def _wait(check: Any, timeout: float = 20.0) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         time.sleep(0.1)
+
+
+def test_supervisor_listens_from_the_wallboard(sip_server: tuple[Server, int], browser: Any,
+                                               tmp_path: Path) -> None:
+    server, sip_port = sip_server
+    anna_id = server.sql("SELECT id FROM user_account WHERE username = 'anna.berzina'")[0][0]
+    sup_id = server.sql("SELECT id FROM user_account WHERE username = 'supervisor'")[0][0]
+    phones = [start_phone(tmp_path / user, user, demo.AGENT_PASSWORD, sip_port,
+                          lambda p: "200 OK" in p.output())
+              for user in ("anna.berzina", "supervisor")]
+    ctx = browser.new_context(locale="en-GB")
+    caller = None
+    try:
+        agent = ctx.new_page()
+        sign_in(agent, server.base_url, "anna.berzina", demo.AGENT_PASSWORD)
+        agent.goto(server.base_url + "/desktop")
+        expect(agent.locator("#live-status")).not_to_have_text("…")
+        state = agent.locator("#agent-state")
+        if state.get_attribute("data-availability") != "ready":
+            agent.click("#btn-login")
+            expect(state).to_have_attribute("data-availability", "ready")
+        before = server.sql("SELECT count(*) FROM event_log WHERE type = 'answered'")[0][0]
+        caller = Sipp("b2bua_caller.xml", demo.IVR_DID, sip_port, tmp_path / "caller",
+                      pause_ms=40000)
+        _wait(lambda: server.sql("SELECT count(*) FROM event_log WHERE type = 'answered'")
+              [0][0] > before, 40)
+        boss_ctx = browser.new_context(locale="en-GB")
+        boss = boss_ctx.new_page()
+        sign_in(boss, server.base_url, "supervisor", "super-demo-1")
+        boss.goto(server.base_url + "/supervisor/wallboard")
+        row = boss.locator(f'#wb-agents tr[data-agent-id="{anna_id}"]')
+        expect(row).to_have_attribute("data-activity", "on_call")
+        row.locator('[data-action="monitor-listen"]').click()
+        _wait(lambda: server.sql("SELECT action FROM audit_entry WHERE user_id = :u "
+                                 "AND action = 'call.listen'", u=sup_id))
+        expect(row.locator(".field-error")).to_be_hidden()
+        row.locator('[data-action="monitor-whisper"]').click()
+        _wait(lambda: server.sql("SELECT action FROM audit_entry WHERE user_id = :u "
+                                 "AND action = 'call.whisper'", u=sup_id))
+        shot(boss, "controls-03-listening")
+        target = server.sql("SELECT target FROM audit_entry WHERE action = 'call.listen'")
+        assert target[0][0].startswith("interaction:")
+        boss_ctx.close()
+    finally:
+        if caller is not None:
+            caller.kill()
+        for phone in phones:
+            phone.stop()
+        ctx.close()
