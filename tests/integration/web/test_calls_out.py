@@ -22,8 +22,9 @@ def test_click_to_call_validates_and_says_when_telephony_is_missing(web: Web) ->
     qid = _queue(web)
     client, token = signed_in(web, "anna.berzina")
     h = {"X-CSRF-Token": token}
-    for number, message in (("12ab", "only digits"), ("12", "3 to 15 digits"),
-                            ("", "Enter the phone number")):
+    # anna works in Latvian: the messages come translated
+    for number, message in (("12ab", "tikai cipari"), ("12", "no 3 līdz 15 cipariem"),
+                            ("", "Ievadiet tālruņa numuru")):
         r = client.post(URL, json={"number": number, "queue": qid}, headers=h)
         assert r.status_code == 422, r.text
         body = r.json()["error"]
