@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -71,7 +72,9 @@ def test_who_hears_whom(mode: str, caller_hears_sup: bool, agent_hears_sup: bool
         mixer.mix_once()
         mixer.close()
 
-    asyncio.run(mix())
+    # a thread of its own: a test run that used Playwright's sync API leaves a loop set
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(lambda: asyncio.run(mix())).result()
     heard = {name: int(np.median(leg.sent[0])) for name, leg in
              (("caller", caller), ("agent", agent), ("sup", sup))}
     # G.711 is not exact: compare with a tolerance of a few per cent
