@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -29,6 +30,7 @@ async def serve(z: Zvans, host: str, port: int) -> None:
     )
     server = uvicorn.Server(config)
     cc.start()
+    rollups = asyncio.get_running_loop().create_task(_rollup_loop(z))
     stops = []
     for start in STARTERS:
         stops.append(await start(z))
@@ -37,7 +39,22 @@ async def serve(z: Zvans, host: str, port: int) -> None:
     finally:
         for stop in reversed(stops):
             await stop()
+        rollups.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await rollups
         await cc.stop()
+
+
+async def _rollup_loop(z: Zvans, period_s: float = 300.0) -> None:
+    """Keep the reports' per-hour rollups current (idempotent catch-up, off the loop)."""
+    from zvans.reports import catch_up_all
+
+    while True:
+        try:
+            await asyncio.to_thread(catch_up_all, z.sessions)
+        except Exception:
+            log.exception("report rollup catch-up failed")
+        await asyncio.sleep(period_s)
 
 
 def _has_sansio() -> bool:

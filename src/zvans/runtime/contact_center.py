@@ -484,7 +484,8 @@ class ContactCenter:
             row.rating = rating
             append_event(session, org_id, E.RATED.value, interaction_id=row.id,
                          queue_id=row.queue_id, agent_id=row.agent_id,
-                         data={"rating": rating, "scale": scale}, at=_ts(self.clock.now()))
+                         data={"rating": rating, "scale": scale, "channel": row.channel},
+                         at=_ts(self.clock.now()))
 
     # --- in-call controls (issue 7; docs/decisions/0011-in-call-controls.md) --------------
 

@@ -48,6 +48,7 @@ NAV: list[NavItem] = [
     NavItem("requests", "/requests", _("Requests"), ("agent", "supervisor", "admin")),
     NavItem("campaigns", "/campaigns", _("Outbound call campaigns"),
             ("agent", "supervisor", "admin")),
+    NavItem("reports", "/reports", _("Reports"), ("agent", "supervisor", "admin")),
     NavItem("supervisor", "/supervisor/wallboard", _("Call center"), ("supervisor", "admin")),
     NavItem("admin", "/admin", _("Administration"), ("admin",)),
     NavItem("settings", "/settings", _("Settings"), ("agent", "supervisor", "admin")),

@@ -157,4 +157,5 @@ def test_rating_is_stored_and_bad_ratings_refused(zv: Zvans) -> None:
     with zv.sessions() as s:
         assert s.get(Interaction, call).rating == 5  # type: ignore[union-attr]
         rated = s.scalar(select(Event).where(Event.type == "rated"))
-        assert rated is not None and rated.data == {"rating": 5, "scale": 5}
+        assert rated is not None
+        assert rated.data == {"rating": 5, "scale": 5, "channel": "voice"}
