@@ -13,10 +13,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from zvans.store.models import Queue
 from zvans.telephony.outbound import dial_number
-from zvans.web.deps import SessionUser, csrf_protect, get_zvans, require_role
+from zvans.web.deps import SessionUser, csrf_protect, db_session, get_zvans, require_role
 from zvans.web.routes.api import TelephonyUnavailable
 
 router = APIRouter(prefix="/api/v1", tags=["calls"])
@@ -42,3 +45,13 @@ async def click_to_call(body: ClickToCall, request: Request,
     result: dict[str, Any] = await run_in_threadpool(
         telephony.click_to_call, user.org_id, user.id, number, body.queue_id)
     return result
+
+
+@router.get("/calls/click-to-call/queues")
+def caller_ids(user: SessionUser = Depends(TAKES_CALLS),
+               session: Session = Depends(db_session)) -> dict[str, Any]:
+    """The queues an agent may call on behalf of (their number is shown to the customer)."""
+    rows = session.scalars(select(Queue).where(Queue.org_id == user.org_id,
+                                               Queue.active.is_(True)).order_by(Queue.id))
+    return {"items": [{"id": q.id, "name": str((q.names or {}).get(user.language) or q.name),
+                       "caller_id": q.caller_id} for q in rows]}
