@@ -24,10 +24,7 @@ class Web:
     """A signed-in browser-like client: keeps the cookie and sends the CSRF header."""
 
     def __init__(self, z: Zvans, username: str) -> None:
-        from zvans.web.routes import auth
-
         self.client = TestClient(create_app(z), base_url="http://127.0.0.1")
-        auth.limiter.reset("testclient")
         page = self.client.get("/login")
         token = _csrf(page.text)
         r = self.client.post("/login", data={"username": username, "password": PASSWORD,
