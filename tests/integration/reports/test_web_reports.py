@@ -53,6 +53,10 @@ def day(web: Web) -> dict[str, int]:  # noqa: F811
 
 def test_supervisor_sees_every_agent_with_formulas_charts_and_drill_down(
         web: Web, day: dict[str, int]) -> None:  # noqa: F811
+    with web.z.sessions.begin() as s:  # English UI: the checks below read the English texts
+        sup = s.get(User, web.user_id("supervisor"))
+        assert sup is not None
+        sup.language = "en"
     client, _token = signed_in(web, "supervisor")
     page = client.get(f"/reports/agents?{QS}")
     assert page.status_code == 200
