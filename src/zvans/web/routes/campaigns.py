@@ -96,9 +96,11 @@ async def place_call(z: Zvans, user: SessionUser, contact_id: int) -> dict[str, 
         result = cs.dial(telephony, user.org_id, user.id, started)
         if inspect.isawaitable(result):
             result = await result
-    except ZvansError:
+    except ZvansError as exc:
         await run_in_threadpool(_not_connected, z, user.org_id, started.interaction_id,
                                 "not_connected")
+        # the call is recorded either way: the desktop links the result to it
+        exc.details.setdefault("interaction_id", started.interaction_id)
         raise
     except Exception:
         log.exception("click-to-call failed for interaction %s", started.interaction_id)
