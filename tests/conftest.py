@@ -54,6 +54,11 @@ def port() -> int:
     return free_port()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests last: nothing asyncio runs after Playwright's sync API in the process."""
+    items.sort(key=lambda item: "/tests/e2e/" in str(item.path))
+
+
 # --- no silent skips ------------------------------------------------------------------------
 # A test that skips because a tool (sipp, baresip, chromium, espeak-ng, PostgreSQL) is missing
 # would let a broken set-up pass. `make test` installs every tool, so any skip fails the run,

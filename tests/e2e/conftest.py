@@ -133,8 +133,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     stop_server(srv)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Per module: Playwright's sync API keeps an event loop running in this thread while
+    it lives, which would break every asyncio test that runs after it."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
