@@ -808,6 +808,9 @@ class B2bua:
         path = self.config.data_dir / "voicemail" / str(call.org_id) / f"{call.iid}.wav"
         call.voicemail = self.media.start_recording(path, 1)
         self.media.listen(call.leg, call.voicemail)
+        # registered now, so the message is in the unanswered register even if we crash
+        ref = str(path.relative_to(self.config.data_dir))
+        await self._do(self.cc.voicemail_started, call.org_id, call.iid, ref)
         await asyncio.sleep(self.config.voicemail_max_s)
         if call.phase is Phase.VOICEMAIL:
             await self._caller_done(call, "voicemail-full")
@@ -822,7 +825,7 @@ class B2bua:
         duration = self.media.stop_recording(recorder)
         await self._db(self.directory.set_recording, call.iid,
                        str(recorder.path.relative_to(self.config.data_dir)))
-        await self._do(self.cc.voicemail_left, call.org_id, call.iid)
+        await self._do(self.cc.voicemail_left, call.org_id, call.iid, duration)
         self.stats["voicemails"] += 1
         log.info("voice message of %.1f s from %s", duration, call.caller)
 

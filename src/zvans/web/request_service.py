@@ -429,6 +429,8 @@ def list_unanswered(session: Session, org_id: int, *, open_only: bool = False,
         "duration_s": r.duration_s,
         "callback_state": r.callback_state,
         "resolved": r.resolved_at is not None,
+        "voicemail": bool(r.voicemail_ref),
+        "listened": r.listened_at is not None,
     } for r in rows], int(total)
 
 

@@ -278,6 +278,13 @@ def test_out_of_hours_caller_leaves_a_voice_message(service: Service, tmp_path: 
     with wave.open(str(path), "rb") as w:
         assert (w.getnchannels(), w.getframerate()) == (1, 8000)
         assert w.getnframes() > 8000  # the caller spoke after the greeting and the tone
+    with z.sessions() as session:  # in the register for the next working day
+        entry = session.scalar(select(UnansweredEntry).where(
+            UnansweredEntry.interaction_id == iid))
+        assert entry is not None
+        assert (entry.reason, entry.voicemail_ref, entry.callback_state) == (
+            "voicemail", ref, "not_called_back")
+        assert entry.duration_s >= 1
 
 
 def test_hold_is_passed_through_to_the_agent(service: Service, tmp_path: Path) -> None:

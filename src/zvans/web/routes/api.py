@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -216,6 +217,25 @@ def unanswered_state(entry_id: int, body: UnansweredMark,
     session.commit()
     return {"id": row.id, "callback_state": row.callback_state,
             "resolved": row.resolved_at is not None}
+
+
+@router.get("/unanswered/{entry_id}/voicemail")
+def unanswered_voicemail(entry_id: int, request: Request,
+                         user: SessionUser = Depends(TAKES_CALLS),
+                         session: Session = Depends(db_session)) -> FileResponse:
+    """Play a voice message (WAV); the first play counts it as listened to (seed 000)."""
+    z = get_zvans(request)
+    row = session.get(UnansweredEntry, entry_id)
+    if row is None or row.org_id != user.org_id or not row.voicemail_ref:
+        raise NotFound(f"No voice message {entry_id}.", code="no-such-voicemail")
+    base = z.settings.data_dir.resolve()
+    path = (base / row.voicemail_ref).resolve()
+    if not path.is_relative_to(base) or not path.is_file():
+        raise NotFound("The voice message file is missing.", code="voicemail-file-missing")
+    cc = z.services.get("cc")
+    if cc is not None:
+        cc.voicemail_listened(user.org_id, entry_id, user.id)
+    return FileResponse(path, media_type="audio/wav", filename=f"voicemail-{entry_id}.wav")
 
 
 @router.post("/unanswered/{entry_id}/callback", dependencies=[Depends(csrf_protect)])
