@@ -126,6 +126,16 @@ class Service:
         return list(self.telephony.b2bua.finished)
 
 
+def finished(service: Service, iid: int) -> dict[str, object]:
+    """The B2BUA's summary of a call, once it has ended (events may be written first)."""
+    def record() -> dict[str, object] | None:
+        return next((r for r in service.records() if r["interaction_id"] == iid), None)
+
+    found = wait_until(record, f"call {iid} to end", 30)
+    assert found is not None
+    return found
+
+
 def user_id(z: Zvans, username: str) -> int:
     with z.sessions() as session:
         uid = session.scalar(select(User.id).where(User.username == username))

@@ -22,6 +22,7 @@ from tests.integration.telephony.support import (
     Sipp,
     event_types,
     events,
+    finished,
     have_peers,
     start_phone,
     user_id,
@@ -98,15 +99,6 @@ def first_event(z: Zvans, type_: str) -> int | None:
 def agent(service: Service, tmp_path: Path, username: str, *, auto: bool = True) -> Baresip:
     return start_phone(tmp_path / username, username, PASSWORD, service.port,
                        lambda _phone: service.registered(username), auto_answer=auto)
-
-
-def finished(service: Service, iid: int) -> dict[str, object]:
-    def record() -> dict[str, object] | None:
-        return next((r for r in service.records() if r["interaction_id"] == iid), None)
-
-    found = wait_until(record, f"call {iid} to end", 30)
-    assert found is not None
-    return found
 
 
 def event_id(z: Zvans, type_: str, what: str) -> int:

@@ -29,6 +29,7 @@ from tests.integration.telephony.support import (
     Sipp,
     event_types,
     events,
+    finished,
     free_udp_port,
     have_peers,
     user_id,
@@ -210,7 +211,7 @@ def test_callback_keeps_place_rings_agent_then_customer(demo_z: Zvans, tmp_path:
         assert caller.wait() == 0, caller.errors()
         iid = wait_until(lambda: first_event(z, "callback_requested"), "the callback", 30)
         assert event_types(z, iid) == ["arrived", "enqueued", "callback_requested"]
-        assert svc.records()[-1]["phase"] == "callback"
+        assert finished(svc, iid)["phase"] == "callback"
         # a caller who arrives later waits on the line (silent, no digits)
         later = Sipp("b2bua_caller_silent.xml", LATVIAN_DID, svc.port, tmp_path / "later",
                      pause_ms=60000)
@@ -259,7 +260,7 @@ def test_callback_number_with_letters_is_refused_and_the_call_continues(
     assert event_types(z, iid) == ["arrived", "enqueued", "abandoned"]
     stats = service.telephony.b2bua.stats
     assert stats["callback_dialogs"] == 1 and stats["callback_bad_number"] == 1
-    assert service.records()[-1]["phase"] == "queued"  # still in line when they hung up
+    assert finished(service, iid)["phase"] == "queued"  # still in line when they hung up
 
 
 def test_click_to_call_rings_agent_then_customer(service: Service, tmp_path: Path,
@@ -329,7 +330,7 @@ def test_rating_after_the_agent_hangs_up(service: Service, tmp_path: Path) -> No
     assert types[:6] == ["arrived", "enqueued", "offered", "answered", "completed", "rated"]
     rated = next(e for e in events(z, iid) if e.type == "rated")
     assert (rated.data["rating"], rated.data["scale"], rated.agent_id) == (4, 5, anna)
-    record = next(r for r in service.records() if r["interaction_id"] == iid)
+    record = finished(service, iid)
     assert record["phase"] == "rating" and record["reason"] == "rated"
 
 
