@@ -142,7 +142,8 @@ DID = "+37160009999"
 STOCK_PCAP = Path("/usr/share/sip-tester/g711a.pcap")
 
 
-def _free_port() -> int:
+def free_sip_port() -> int:
+    """A loopback port free for both UDP and TCP (SIP listens on both)."""
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
             udp.bind(("127.0.0.1", 0))
@@ -413,7 +414,7 @@ def run(*, calls: int = 400, rate: float = 50.0, hold_s: float = 20.0,
                          code="no-sipp")
     workdir = Path(tempfile.mkdtemp(prefix="zvans-bench-sip-"))
     agents = max(calls, int(setup_rate * 3)) + 20
-    sip_port, uas_port, web_port = _free_port(), _free_port(), _free_port()
+    sip_port, uas_port, web_port = free_sip_port(), free_sip_port(), free_sip_port()
     env = _prepare_database(workdir, agents, uas_port, record)
     pcap = looped_pcap(STOCK_PCAP, workdir / "loop.pcap", hold_s + 5)
     (workdir / "caller.xml").write_text(CALLER_HOLD.replace("MEDIA", PLAY.format(pcap=pcap)))
@@ -481,7 +482,7 @@ def _concurrency(r: _Run, sip_port: int, uas_port: int, calls: int, rate: float,
     time.sleep(1)
     before = r.stats()
     caller = _sipp(r, "caller.xml", sip_port, cpu,
-                   ["-s", DID, "-p", str(_free_port()), "-mp", str(_free_block(start=44000)),
+                   ["-s", DID, "-p", str(free_sip_port()), "-mp", str(_free_block(start=44000)),
                     "-r", str(rate),
                     "-l", str(calls), "-m", str(calls), "-d", str(int(hold_s * 1000)),
                     "-timeout", str(int(hold_s + calls / rate + 120)) + "s"], "caller")
@@ -539,7 +540,7 @@ def _setup_rate(r: _Run, sip_port: int, uas_port: int, count: int, rate: float,
     before = r.stats()
     start = time.monotonic()
     caller = _sipp(r, "caller_silent.xml", sip_port, cpu,
-                   ["-s", DID, "-p", str(_free_port()), "-mp", str(_free_block(start=46000)),
+                   ["-s", DID, "-p", str(free_sip_port()), "-mp", str(_free_block(start=46000)),
                     "-r", str(rate),
                     "-l", str(int(rate * 30)), "-m", str(count), "-d", "3000",
                     "-timeout", str(int(count / rate + 120)) + "s"], "setup")

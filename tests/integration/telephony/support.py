@@ -26,6 +26,7 @@ import numpy as np
 from sqlalchemy import select
 
 from zvans.app import Zvans
+from zvans.bench.sip import free_sip_port
 from zvans.runtime import ContactCenter, attach
 from zvans.store.models import Event, User
 from zvans.telephony.service import Telephony, start_telephony
@@ -35,24 +36,12 @@ SIPP_DIR = Path(__file__).resolve().parents[2] / "sipp"
 T = TypeVar("T")
 
 
+free_udp_port = free_sip_port  # one definition, shared with `zvans bench sip`
+
+
 def have_peers() -> bool:
     return shutil.which("sipp") is not None and shutil.which("baresip") is not None \
         and shutil.which("espeak-ng") is not None
-
-
-def free_udp_port() -> int:
-    """A port free for both UDP and TCP (SIP listens on both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no free port")
 
 
 def free_port_block(size: int = 4, start: int = 40000, end: int = 60000) -> int:
