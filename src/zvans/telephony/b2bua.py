@@ -311,6 +311,9 @@ class B2bua:
             sip.reject(503, headers=[("Retry-After", "5")])
             return
         route = await self._db(self.directory.route, sip.number)
+        if route is None and sip.authenticated_user and self.controls is not None:
+            await self.controls.phone.on_invite(sip)  # a consultation from an agent's phone
+            return
         if route is None:
             log.info("INVITE to %r (user %s): no such number", sip.number,
                      sip.authenticated_user)

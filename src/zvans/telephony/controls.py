@@ -29,6 +29,7 @@ from zvans.store.audit import audit
 from zvans.store.models import AgentProfile, Queue, User
 from zvans.telephony.media import MediaLeg, SdpError
 from zvans.telephony.monitor import MODES, SelectiveMixer, muted_pairs, start_monitor
+from zvans.telephony.phone_transfer import PhoneTransfers, parse_replaces
 from zvans.telephony.queue_media import QueueAudio
 from zvans.telephony.sip import IncomingRequest, OutgoingCall
 
@@ -106,12 +107,16 @@ class Extras:
     #: a number): its talk ends with a ``completed`` the controls write themselves
     direct: Party | None = None
     recording_parts: int = 0
+    #: a consultation the agent's phone placed through Zvans (phone_transfer.PhoneConsult)
+    phone: Any = None
 
 
 class Controls:
     def __init__(self, b2bua: B2bua) -> None:
         self.b = b2bua
         self.extras: dict[int, Extras] = {}
+        #: attended transfer from the agent's phone (consultation calls, REFER + Replaces)
+        self.phone = PhoneTransfers(self)
         #: calls with a direct agent side already wound up (the ACD must not be told again)
         self._direct_done: set[int] = set()
 
@@ -238,6 +243,9 @@ class Controls:
                             winner = (fork, response)
                         else:
                             b.spawn(_quiet(fork.hangup()))
+        except asyncio.CancelledError:  # the one who asked gave up (a phone's CANCEL)
+            b.media.close(leg)
+            raise
         finally:
             for fork in forks:
                 if winner is None or fork is not winner[0]:
@@ -344,7 +352,8 @@ class Controls:
         call = self._live(org_id, iid)
         target = parse_target(target_text)
         x = self._x(call)
-        if x.consult is not None or x.mixer is not None or x.monitor is not None:
+        if x.consult is not None or x.mixer is not None or x.monitor is not None \
+                or x.phone is not None:
             raise Conflict("Finish the consultation, conference or monitoring first.",
                            code="call-busy")
         await self.check_target(call, target)
@@ -711,6 +720,7 @@ class Controls:
             return False
         if x.pending is not None:
             x.pending.cancel()
+        self.phone.call_ending(call, x)
         parties = [p for p in (x.consult, x.monitor, *x.members) if p is not None]
         for party in parties:
             if not party.sip.is_ended:
@@ -740,9 +750,11 @@ class Controls:
             req.respond(400, "Bad Refer-To")
             return
         if "replaces" in str(refer_to.uri).lower():
-            # attended transfer by phone needs the agent's consult call to go through Zvans,
-            # which outgoing agent calls do not yet do
-            req.respond(501, "Attended transfer by REFER not supported")
+            replaces = parse_replaces(refer_to.uri.headers)
+            if replaces is None:
+                req.respond(400, "Bad Replaces in Refer-To")
+                return
+            await self.phone.on_refer(call, req, replaces)  # attended transfer by phone
             return
         user = refer_to.uri.user_unescaped or ""
         target = await self._refer_target(call, user)
@@ -781,7 +793,8 @@ class Controls:
         x = self.extras.get(iid)
         if x is None:
             return {}
-        return {"on_hold": x.hold_started is not None, "consulting": x.consult is not None,
+        return {"on_hold": x.hold_started is not None,
+                "consulting": x.consult is not None or x.phone is not None,
                 "conference": len(x.members) + 2 if x.mixer is not None and x.members else 0,
                 "monitor": x.monitor_mode if x.monitor is not None else None,
                 "direct_agent": x.direct.agent_id if x.direct is not None else None}

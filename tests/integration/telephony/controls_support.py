@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import struct
 import subprocess
 from collections.abc import Iterator
@@ -52,11 +53,12 @@ class SippPhone:
     """sipp as a phone (UAS) listening on a known port: an agent's ring_target."""
 
     def __init__(self, scenario: str, server_port: int, workdir: Path, *, pause_ms: int,
-                 variables: dict[str, str] | None = None) -> None:
+                 variables: dict[str, str] | None = None, port: int | None = None,
+                 options: tuple[str, ...] = ()) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
-        self.port = free_udp_port()
-        extra: list[str] = []
+        self.port = port or free_udp_port()
+        extra: list[str] = list(options)
         for name, value in (variables or {}).items():
             extra += ["-set", name, value]
         self.proc = subprocess.Popen(
@@ -89,6 +91,25 @@ class SippPhone:
         if self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+
+
+def free_tcp_port() -> int:
+    """A free TCP port on 127.0.0.1 (sipp's 3pcc twin connections)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def register(user: str, password: str, port: int, server_port: int, workdir: Path) -> None:
+    """REGISTER ``user`` from 127.0.0.1:``port`` with digest auth (sipp, one run), so that
+    Zvans rings whoever listens on that port next: a phone registered as the agent."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        ["sipp", "-sf", str(SIPP_DIR / "register_auth.xml"), "-s", user, "-au", user,
+         "-ap", password, "-i", "127.0.0.1", "-p", str(port), "-m", "1", "-timeout", "20s",
+         "-timeout_error", "-nostdin", "-trace_err", f"127.0.0.1:{server_port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=workdir, timeout=30)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
 
 
 def tone_phone(monkeypatch: pytest.MonkeyPatch, home: Path, user: str, password: str,

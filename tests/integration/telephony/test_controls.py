@@ -19,7 +19,9 @@ from sqlalchemy import select
 from tests.integration.telephony.controls_support import (
     SippPhone,
     Tap,
+    free_tcp_port,
     level,
+    register,
     stopping,
     tone_pcap,
     tone_phone,
@@ -28,6 +30,7 @@ from tests.integration.telephony.support import (
     Service,
     Sipp,
     events,
+    free_udp_port,
     have_peers,
     user_id,
     wait_until,
@@ -353,6 +356,109 @@ def test_blind_transfer_by_refer_from_the_agents_phone(service: Service, tmp_pat
     moved = typed(z, iid, "transferred")
     assert len(moved) == 1 and moved[0].data["target"] == f"agent:{martins_id}"
     assert moved[0].data["from_agent"] == anna_id
+
+
+def test_attended_transfer_from_the_agents_phone_with_replaces(
+        service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RFC 5589 §7 from a registered phone: hold (D1), consultation INVITE through Zvans
+    with digest auth (D2), REFER on D1 with Replaces naming D2. Both of the phone's
+    dialogs are sipp runs of the same phone (extended 3pcc passes D2's ids to D1)."""
+    z = service.z
+    oid = org_id(z)
+    controls = service.telephony.b2bua.controls
+    anna_id, martins_id = user_id(z, "anna.berzina"), user_id(z, "martins.ozols")
+    d1_port = free_udp_port()
+    register("anna.berzina", PASSWORD, d1_port, service.port, tmp_path / "anna-register")
+    twins = tmp_path / "twins.cfg"
+    twins.write_text(f"m;127.0.0.1:{free_tcp_port()}\ns;127.0.0.1:{free_tcp_port()}\n")
+    work = tmp_path / "anna-d1"
+    work.mkdir()
+    tone_pcap(work / "tone.pcap", 1000.0)
+    anna_d1 = SippPhone("phone_atransfer_agent.xml", service.port, work, pause_ms=3000,
+                        port=d1_port, variables={"target": "martins.ozols"},
+                        options=("-slave", "s", "-slave_cfg", str(twins)))
+    martins = phone(service, monkeypatch, tmp_path, "martins.ozols", 1800.0)
+    anna_d2 = None
+    with stopping(anna_d1, martins):
+        service.cc.agent_login(oid, anna_id)
+        call_sipp = caller(service, tmp_path, pause_ms=20000)
+        with stopping(call_sipp):
+            iid, call = answered_call(service)
+            d1 = call.agent_sip
+            wait_until(lambda: typed(z, iid, "held"), "the phone to hold the caller")
+            assert call.leg.playback is not None  # music while anna consults
+            anna_d2 = SippPhone(
+                "phone_atransfer_consult.xml", service.port, tmp_path / "anna-d2",
+                pause_ms=0, variables={"d1": d1.call_id},
+                options=("-s", "martins.ozols", "-au", "anna.berzina", "-ap", PASSWORD,
+                         "-auth_uri", f"martins.ozols@127.0.0.1:{service.port}",
+                         "-cid_str", f"consult-{iid}-{d1_port}", "-master", "m",
+                         "-slave_cfg", str(twins)))
+            with stopping(anna_d2):
+                consult = wait_until(lambda: getattr(controls.extras.get(iid), "phone", None)
+                                     if getattr(getattr(controls.extras.get(iid), "phone",
+                                                        None), "party", None) else None,
+                                     "anna's consultation with martins", 40)
+                assert consult.sip.authenticated_user == "anna.berzina"
+                assert consult.leg.peer is consult.party.leg  # anna talks to martins
+                assert call.agent_sip is d1  # the caller still waits on D1
+                # REFER with Replaces → 202, NOTIFY 100 then 200, BYE on D1 and on D2
+                assert anna_d2.wait() == 0, anna_d2.errors()
+                assert anna_d1.wait() == 0, anna_d1.errors()
+            assert d1.is_ended and consult.sip.is_ended
+            assert call.agent_id == martins_id and call.agent_leg is consult.party.leg
+            assert call.agent_leg.peer is call.leg and call.leg.playback is None
+            leg = call.agent_leg
+            from_martins, to_caller = leg.rx_packets, call.leg.tx_packets
+            wait_until(lambda: leg.rx_packets - from_martins >= 25
+                       and call.leg.tx_packets - to_caller >= 25,
+                       "martins's audio relayed to the caller")
+            assert call.leg.rx_packets > 0 and leg.tx_packets > 0
+            assert service.cc.agent_view(oid, anna_id)["activity"] in ("wrap_up", "idle")
+            assert call_sipp.wait() == 0, call_sipp.errors()
+        wait_until(lambda: len(typed(z, iid, "completed")) == 2, "both talks completed")
+    moved = typed(z, iid, "transferred")
+    assert [(e.data["kind"], e.data["target"], e.data["from_agent"]) for e in moved] == \
+        [("attended", f"agent:{martins_id}", anna_id)]
+    assert moved[0].data["talk_s"] > 0
+    assert [e.data["by"] for e in typed(z, iid, "held")] == ["phone"]
+    assert [e.data["by"] for e in typed(z, iid, "resumed")] == ["transfer"]
+    done = typed(z, iid, "completed")
+    assert [e.agent_id for e in done] == [anna_id, martins_id]
+    assert all(e.data["talk_s"] > 0 for e in done)
+    assert service.telephony.b2bua.stats["phone_attended_transfers"] == 1
+
+
+def test_replaces_naming_no_dialog_leaves_the_call_with_the_agent(service: Service,
+                                                                  tmp_path: Path) -> None:
+    z = service.z
+    oid = org_id(z)
+    anna_id = user_id(z, "anna.berzina")
+    work = tmp_path / "anna-sipp"
+    work.mkdir()
+    tone_pcap(work / "tone.pcap", 1000.0)
+    anna = SippPhone("phone_atransfer_bad.xml", service.port, work, pause_ms=2000)
+    with z.sessions.begin() as session:
+        profile = session.scalar(select(AgentProfile).where(AgentProfile.user_id == anna_id))
+        assert profile is not None
+        profile.ring_target = anna.uri
+    b2bua = service.telephony.b2bua
+    with stopping(anna):
+        service.cc.agent_login(oid, anna_id)
+        call_sipp = caller(service, tmp_path, pause_ms=12000)
+        with stopping(call_sipp):
+            iid, call = answered_call(service)
+            first = call.agent_sip
+            wait_until(lambda: b2bua.stats["replaces_unknown"] == 1, "the refused REFER")
+            assert call.agent_sip is first and not first.is_ended
+            assert call.phase.value == "connected" and call.agent_id == anna_id
+            wait_until(lambda: typed(z, iid, "resumed"), "the phone to resume")
+            assert call.agent_leg.peer is call.leg and call.leg.playback is None
+            assert call_sipp.wait() == 0, call_sipp.errors()
+            assert anna.wait() == 0, anna.errors()  # 202, NOTIFY 481, resume, our BYE
+    assert typed(z, iid, "transferred") == []
+    assert [e.data["by"] for e in typed(z, iid, "resumed")] == ["phone"]
+    assert [e.agent_id for e in typed(z, iid, "completed")] == [anna_id]
 
 
 # --- conference -----------------------------------------------------------------------------
