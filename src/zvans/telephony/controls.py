@@ -603,6 +603,8 @@ class Controls:
     def continues_without_agent(self, call: InboundCall) -> bool:
         """Would the call go on if the agent side hung up now (a conference)?"""
         x = self.extras.get(call.iid or 0)
+        if self.phone.transferring(call):
+            return True  # the phone's BYE on D1 during its own attended transfer
         return x is not None and x.mixer is not None and bool(x.members) \
             and x.monitor is None
 

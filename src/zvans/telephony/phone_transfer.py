@@ -28,7 +28,7 @@ from sqlalchemy import select
 from zvans.errors import InvalidInput, ZvansError
 from zvans.store.models import AgentProfile, User
 from zvans.telephony.media import MediaError, MediaLeg, SdpError
-from zvans.telephony.sip import IncomingCall, IncomingRequest
+from zvans.telephony.sip import CallLeg, IncomingCall, IncomingRequest
 
 if TYPE_CHECKING:
     from zvans.telephony.b2bua import InboundCall
@@ -261,16 +261,19 @@ class PhoneTransfers:
                 return
             # RFC 3891 §3: no such dialog → 481, reported through the subscription
             req.respond(202)
-            await self._notify(call, "SIP/2.0 481 Call/Transaction Does Not Exist",
+            await self._notify(req.leg, "SIP/2.0 481 Call/Transaction Does Not Exist",
                                final=True)
             self.b.stats["replaces_unknown"] += 1
             return
         if consult.party is None or replaces.early_only:
             req.respond(501, "Transfer to a ringing consultation not supported")
             return
+        # from here on a BYE from the phone on D1 or D2 (some phones send them as soon as
+        # the REFER is accepted) no longer ends the call or the consultation
+        consult.transferred = True
         req.respond(202)
-        await self._notify(call, "SIP/2.0 100 Trying", final=False)
-        await self._complete(call, x, consult)
+        trying = self.b.spawn(self._notify(req.leg, "SIP/2.0 100 Trying", final=False))
+        await self._complete(call, x, consult, trying)
 
     def _elsewhere_at_zvans(self, replaces: Replaces) -> bool:
         for leg in list(self.b.stack._dialogs.values()):
@@ -281,8 +284,8 @@ class PhoneTransfers:
                 return True
         return False
 
-    async def _notify(self, call: InboundCall, sipfrag: str, *, final: bool) -> None:
-        leg = call.agent_sip
+    async def _notify(self, leg: CallLeg | None, sipfrag: str, *, final: bool) -> None:
+        """A NOTIFY of the REFER's implicit subscription on the phone's dialog D1."""
         if leg is None or leg.is_ended:
             return
         state = "terminated;reason=noresource" if final else "active;expires=60"
@@ -292,13 +295,25 @@ class PhoneTransfers:
                 content_type="message/sipfrag;version=2.0",
                 headers=[("Event", "refer"), ("Subscription-State", state)]), 5.0)
 
-    async def _complete(self, call: InboundCall, x: Extras, consult: PhoneConsult) -> None:
+    def transferring(self, call: InboundCall) -> bool:
+        """Is the agent's phone handing this call over right now (its BYE changes nothing)?"""
+        x = self.c.extras.get(call.iid or 0)
+        return x is not None and x.phone is not None and x.phone.transferred
+
+    async def _complete(self, call: InboundCall, x: Extras, consult: PhoneConsult,
+                        trying: asyncio.Task[Any]) -> None:
         """As the desktop's *complete transfer*: caller ↔ consulted party, the agent freed."""
         c, b = self.c, self.b
         party = consult.party
         assert party is not None and call.iid is not None
-        consult.transferred = True
         x.phone = None
+        if party.sip.is_ended or call.leg.is_closed:  # the consulted party just hung up
+            consult.transferred = False
+            self._drop(call, x, consult)
+            await trying
+            await self._notify(call.agent_sip, "SIP/2.0 480 Temporarily Unavailable",
+                               final=True)
+            return
         direct = x.direct
         held_since = x.hold_started
         x.hold_started = None
@@ -316,6 +331,7 @@ class PhoneTransfers:
         b.media.close(consult.leg)
         c._connect_party(call, x, party)
         b.stats["phone_attended_transfers"] += 1
+        await trying  # the NOTIFYs keep their order
         await c._release(call, old_sip, old_leg, old_sip)  # NOTIFY 200, BYE on D1
         if not consult.sip.is_ended:
             b.spawn(_quiet(consult.sip.hangup()))  # BYE on D2

@@ -461,6 +461,24 @@ def test_replaces_naming_no_dialog_leaves_the_call_with_the_agent(service: Servi
     assert [e.agent_id for e in typed(z, iid, "completed")] == [anna_id]
 
 
+def test_a_phone_calls_through_zvans_only_to_consult_during_a_call(
+        service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Authenticated, but anna has no call: 403, and martins's phone never rings."""
+    b2bua = service.telephony.b2bua
+    martins = phone(service, monkeypatch, tmp_path, "martins.ozols", 1800.0)
+    with stopping(martins):
+        anna = Sipp("phone_call_refused.xml", "martins.ozols", service.port,
+                    tmp_path / "anna", extra=(
+                        "-au", "anna.berzina", "-ap", PASSWORD,
+                        "-auth_uri", f"martins.ozols@127.0.0.1:{service.port}"))
+        with stopping(anna):
+            assert anna.wait() == 0, anna.errors()  # 407, then 403 to the answered challenge
+    assert b2bua.stats["phone_call_refused"] == 1
+    assert service.telephony.stack.stats["invites_sent"] == 0
+    assert events(service.z) == [] or all(e.type.startswith("agent_")
+                                          for e in events(service.z))
+
+
 # --- conference -----------------------------------------------------------------------------
 
 def test_conference_each_party_hears_the_others(service: Service, tmp_path: Path,
