@@ -187,6 +187,8 @@ class PhoneTransfers:
         consult.party = party
         party.answered_at = time.monotonic()
         consult.sip.answer(answer)
+        if b.config.keepalive_s > 0:  # a phone that dies mid-consultation is noticed
+            consult.sip.start_keepalive(b.config.keepalive_s)
         b.media.bridge(consult.leg, party.leg)
         b.stats["phone_consults"] += 1
         party.sip.ended.add_done_callback(
