@@ -225,6 +225,11 @@ class Controls:
                     headers=[("X-Zvans-Interaction", str(call.iid))]))
             except (OSError, ValueError, ZvansError) as exc:
                 log.warning("cannot INVITE %s: %s", uri, exc)
+            except asyncio.CancelledError:  # given up while the forks were being sent
+                for fork in forks:
+                    b.spawn(_quiet(fork.hangup()))
+                b.media.close(leg)
+                raise
         winner: tuple[OutgoingCall, Any] | None = None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + RING_S

@@ -461,6 +461,49 @@ def test_replaces_naming_no_dialog_leaves_the_call_with_the_agent(service: Servi
     assert [e.agent_id for e in typed(z, iid, "completed")] == [anna_id]
 
 
+def test_the_phone_hangs_up_its_consultation_and_keeps_the_caller(
+        service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """D2 ends before any REFER: the consulted phone is hung up, the call stays anna's."""
+    z = service.z
+    oid = org_id(z)
+    controls = service.telephony.b2bua.controls
+    anna_id = user_id(z, "anna.berzina")
+    work = tmp_path / "anna-d1"
+    work.mkdir()
+    tone_pcap(work / "tone.pcap", 1000.0)
+    anna_d1 = SippPhone("controls_agent_hold.xml", service.port, work, pause_ms=2000)
+    with z.sessions.begin() as session:
+        profile = session.scalar(select(AgentProfile).where(AgentProfile.user_id == anna_id))
+        assert profile is not None
+        profile.ring_target = anna_d1.uri
+    martins = phone(service, monkeypatch, tmp_path, "martins.ozols", 1800.0)
+    with stopping(anna_d1, martins):
+        service.cc.agent_login(oid, anna_id)
+        call_sipp = caller(service, tmp_path, pause_ms=16000)
+        with stopping(call_sipp):
+            iid, call = answered_call(service)
+            d1 = call.agent_sip
+            wait_until(lambda: typed(z, iid, "held"), "the phone to hold the caller")
+            anna_d2 = Sipp("phone_consult_hangup.xml", "martins.ozols", service.port,
+                           tmp_path / "anna-d2", pause_ms=4000, extra=(
+                               "-au", "anna.berzina", "-ap", PASSWORD,
+                               "-auth_uri", f"martins.ozols@127.0.0.1:{service.port}"))
+            with stopping(anna_d2):
+                consult = wait_until(lambda: getattr(controls.extras.get(iid), "phone", None)
+                                     if getattr(getattr(controls.extras.get(iid), "phone",
+                                                        None), "party", None) else None,
+                                     "anna's consultation with martins", 40)
+                assert anna_d2.wait() == 0, anna_d2.errors()
+            wait_until(lambda: consult.party.sip.is_ended, "martins hung up by Zvans")
+            assert consult.party.sip.ended.result() == "local-bye"
+            assert controls.extras[iid].phone is None
+            assert call.agent_sip is d1 and not d1.is_ended and call.agent_id == anna_id
+            assert call_sipp.wait() == 0, call_sipp.errors()
+            assert anna_d1.wait() == 0, anna_d1.errors()
+    assert typed(z, iid, "transferred") == []
+    assert [e.agent_id for e in typed(z, iid, "completed")] == [anna_id]
+
+
 def test_a_phone_calls_through_zvans_only_to_consult_during_a_call(
         service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Authenticated, but anna has no call: 403, and martins's phone never rings."""
