@@ -126,35 +126,35 @@ class PhoneTransfers:
             log.info("phone %s dialled %r without a call to consult about: 403", user,
                      sip.number)
             b.stats["phone_call_refused"] += 1
-            sip.reject(403, "Only consultation calls during a call")
+            _refuse(sip, 403, "Only consultation calls during a call")
             return
         x = c._x(call)
-        if x.consult is not None or x.phone is not None or x.mixer is not None \
-                or x.monitor is not None:
-            sip.reject(486)
+        if not self._free(call, x):
+            _refuse(sip, 486)
             return
         target = await c._refer_target(call, sip.number)
         if target is None or target.kind == "queue":
-            sip.reject(404)
+            _refuse(sip, 404)
             return
         try:
             await c.check_target(call, target)
         except InvalidInput as exc:
-            sip.reject(REFUSALS.get(exc.code, 403), exc.message[:60])
+            _refuse(sip, REFUSALS.get(exc.code, 403), exc.message[:60])
             return
         try:
             leg = await b.media.allocate_leg()
         except MediaError:
-            sip.reject(503, headers=[("Retry-After", "5")])
+            _refuse(sip, 503, headers=(("Retry-After", "5"),))
             return
         try:
             answer = b.media.answer(leg, sip.request.body)
         except SdpError:
             b.media.close(leg)
-            sip.reject(488)
+            _refuse(sip, 488)
             return
-        if sip.is_ended:
+        if sip.is_ended or not self._free(call, x):  # CANCEL, or the call changed meanwhile
             b.media.close(leg)
+            _refuse(sip, 486)
             return
         consult = PhoneConsult(sip, leg, target)
         x.phone = consult
@@ -179,7 +179,7 @@ class PhoneTransfers:
                 consult.sip.reject(480)
             self._drop(call, x, consult)
             return
-        if consult.sip.is_ended or x.phone is not consult or call.agent_sip is None:
+        if consult.sip.is_ended or x.phone is not consult or not self._live(call, x):
             b.spawn(_quiet(party.sip.hangup()))
             b.media.close(party.leg)
             self._drop(call, x, consult)
@@ -193,6 +193,18 @@ class PhoneTransfers:
         b.stats["phone_consults"] += 1
         party.sip.ended.add_done_callback(
             lambda f: self._party_ended(call, consult, f.result()))
+
+    def _live(self, call: InboundCall, x: Extras) -> bool:
+        """Is the call still connected to its agent, with these extras?"""
+        from zvans.telephony.b2bua import Phase
+
+        return call.phase is Phase.CONNECTED and call.agent_sip is not None \
+            and self.c.extras.get(call.iid or 0) is x
+
+    def _free(self, call: InboundCall, x: Extras) -> bool:
+        """Connected, and no consultation, conference or monitoring running."""
+        return self._live(call, x) and x.consult is None and x.phone is None \
+            and x.mixer is None and x.monitor is None
 
     @staticmethod
     def _cancelled(consult: PhoneConsult) -> None:
@@ -346,6 +358,13 @@ class PhoneTransfers:
         if consult.task is not None and consult.party is None:
             consult.task.cancel()
         self._drop(call, x, consult)
+
+
+def _refuse(sip: IncomingCall, status: int, reason: str | None = None, *,
+            headers: tuple[tuple[str, str], ...] = ()) -> None:
+    """Reject the INVITE unless it already ended (CANCEL while we looked things up)."""
+    if not sip.is_ended and not sip.txn.final_sent:
+        sip.reject(status, reason, headers=headers)
 
 
 async def _quiet(awaitable: Any) -> None:

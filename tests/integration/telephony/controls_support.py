@@ -3,6 +3,7 @@ known port, tone baresip phones, and a tap on what Zvans sends to a media leg.""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
@@ -61,13 +62,14 @@ class SippPhone:
         extra: list[str] = list(options)
         for name, value in (variables or {}).items():
             extra += ["-set", name, value]
+        screen = open(workdir / "sipp.out", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             ["sipp", "-sf", str(SIPP_DIR / scenario), "-i", "127.0.0.1", "-p", str(self.port),
              "-mp", str(free_port_block(4)), "-m", "1", "-d", str(pause_ms),
              "-timeout", "120s", "-timeout_error", "-nostdin", "-trace_err", *extra,
              f"127.0.0.1:{server_port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=workdir,
-            start_new_session=True)
+            stdout=screen, stderr=subprocess.PIPE, cwd=workdir, start_new_session=True)
+        screen.close()  # sipp has its own copy of the descriptor
 
     @property
     def uri(self) -> str:
@@ -85,7 +87,8 @@ class SippPhone:
         stderr = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
         logs = "".join(p.read_text(errors="replace")[-3000:]
                        for p in self.workdir.glob("*_errors.log"))
-        return stderr[-2000:] + logs
+        screen = (self.workdir / "sipp.out").read_text(errors="replace")[-1500:]
+        return stderr[-2000:] + logs + screen
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -93,11 +96,23 @@ class SippPhone:
             self.proc.wait(10)
 
 
-def free_tcp_port() -> int:
-    """A free TCP port on 127.0.0.1 (sipp's 3pcc twin connections)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+_tcp_ports = itertools.count()
+
+
+def free_tcp_port(start: int = 12000, end: int = 20000) -> int:
+    """A free TCP port on 127.0.0.1 for sipp's 3pcc twins, below Linux's ephemeral range
+    (32768+): a port from bind(0) may be handed to another connection before sipp binds
+    it on this busy shared machine."""
+    base = start + (os.getpid() * 64 + 7 * next(_tcp_ports)) % (end - start)
+    for offset in range(end - start):
+        port = start + (base - start + offset) % (end - start)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free TCP port")
 
 
 def register(user: str, password: str, port: int, server_port: int, workdir: Path) -> None:
