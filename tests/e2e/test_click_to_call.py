@@ -12,8 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import shot, sign_in, start_server, stop_server
-from tests.integration.telephony.support import have_peers
-from tests.integration.telephony.test_features import SippUas
+from tests.integration.telephony.support import SippUas, have_peers
 
 pytestmark = [pytest.mark.browser, pytest.mark.sip,
               pytest.mark.skipif(not have_peers(), reason="sipp, baresip or espeak-ng missing")]

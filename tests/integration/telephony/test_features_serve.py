@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import create_engine, select, update
 from sqlalchemy.orm import Session
 
-from tests.integration.telephony.support import Sipp, free_udp_port, have_peers, wait_until
-from tests.integration.telephony.test_features import LATVIAN_DID, SippUas
+from tests.integration.telephony.support import Sipp, SippUas, free_udp_port, have_peers, wait_until
+from tests.integration.telephony.test_features import LATVIAN_DID
 from zvans.store.models import AgentProfile, Event, Queue, User
 
 pytestmark = [pytest.mark.sip,
