@@ -33,6 +33,7 @@ from tests.integration.telephony.support import (
     events,
     have_peers,
     scenario_variant,
+    start_phone,
     uri_user,
     wait_until,
 )
@@ -330,3 +331,39 @@ def create_app(z: Zvans) -> Any:
     from zvans.web.app import create_app as build_app
 
     return build_app(z)
+
+
+def test_click_to_call_rings_the_agents_registered_softphone(z: Zvans, tmp_path: Path) -> None:
+    """The agent's own phone (baresip, registered with digest auth, no ring target) is
+    rung first; then the customer behind the trunk; the softphone's tone reaches them."""
+    trunk = SippUas("features_uas_customer.xml", tmp_path / "trunk", pause_ms=3000)
+    service = Service(z, trunk=trunk_to(trunk, auth=False))
+    phone = None
+    client = TestClient(create_app(z), base_url="http://127.0.0.1")
+    try:
+        phone = start_phone(tmp_path / "anna", "anna.berzina", demo.AGENT_PASSWORD,
+                            service.port, lambda _p: service.registered("anna.berzina"))
+        token = _login(client, "anna.berzina", demo.AGENT_PASSWORD)
+        r = client.post("/api/v1/calls/click-to-call",
+                        json={"number": NUMBER, "queue": queue_id(z, "Latvian")},
+                        headers={CSRF: token})
+        assert r.status_code == 202, r.text
+        iid = r.json()["interaction_id"]
+        assert trunk.wait() == 0, trunk.errors()  # it checked the queue's caller id
+        record = outbound_done(service, iid)
+        assert_nothing_left(service)
+        output = phone.output()
+    finally:
+        client.close()
+        if phone is not None:
+            phone.stop()
+        trunk.kill()
+        service.stop()
+    # the softphone was called from the customer's number, and the call ended with a BYE
+    assert f"Call established: sip:{NUMBER}@" in output
+    assert f"Call with sip:{NUMBER}@" in output and "terminated" in output
+    assert record["result"] == "answered"
+    legs = record["legs"]
+    assert legs["agent_leg"]["rx_packets"] > 50 and legs["customer_leg"]["tx_packets"] > 50
+    assert legs["customer_leg"]["rx_packets"] > 50 and legs["agent_leg"]["tx_packets"] > 50
+    assert event_types(z, iid) == ["arrived", "answered", "completed"]
