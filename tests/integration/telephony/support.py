@@ -1,8 +1,12 @@
-"""Real SIP peers for the B2BUA tests: the service in a thread, sipp callers, baresip agents.
+"""Real SIP peers for the telephony tests: the service in a thread, sipp callers, sipp
+UASes (agents' phones, the outbound trunk with the customer behind it), baresip agents,
+and `zvans serve` as a process.
 
 The service runs in-process (its own event loop in a thread) on free ports, on a migrated
 database with the demo data, so a test can look at the B2BUA's per-call records as well as
-at the event log. sipp and baresip are the Debian binaries, on 127.0.0.1.
+at the event log. sipp and baresip are the Debian binaries, on 127.0.0.1. A sipp UAS traces
+every message (``SippUas.received``), so a test reads what Zvans sent (request-URI, From,
+P-Asserted-Identity, the digest credential, checked with ``digest_ok``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import wave
@@ -25,6 +30,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import numpy as np
 from sqlalchemy import select
 
@@ -421,3 +427,55 @@ def digest_ok(authorization: str, method: str, password: str) -> bool:
     else:
         expected = md5(f"{ha1}:{params['nonce']}:{ha2}")
     return expected == params.get("response")
+
+
+class Serve:
+    """`zvans serve` in its own session; stopped with SIGTERM like an operator would."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, port: int, sip_port: int,
+                 log: Path) -> None:
+        self.port = port
+        self.log = log
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "zvans.cli", "serve", "--port", str(port),
+                 "--sip-port", str(sip_port)],
+                env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until(self._up, "zvans serve to answer", 60)
+        wait_until(lambda: self.output().count("SIP listening") >= 1, "SIP to listen", 30)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def _up(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"zvans serve exited: {self.output()[-2000:]}")
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2).status_code \
+                == 200
+        except httpx.TransportError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+
+def api_login(base: str, username: str, password: str) -> tuple[httpx.Client, str]:
+    """A signed-in HTTP client of a running `zvans serve` and its CSRF token."""
+    client = httpx.Client(base_url=base, timeout=10)
+
+    def csrf(path: str) -> str:
+        match = re.search(r'name="csrf-token" content="([^"]+)"', client.get(path).text)
+        assert match, f"no csrf token on {path}"
+        return match.group(1)
+
+    r = client.post("/login", data={"username": username, "password": password,
+                                    "csrf_token": csrf("/login")})
+    assert r.status_code in (200, 303), r.text[:300]
+    return client, csrf("/settings")
