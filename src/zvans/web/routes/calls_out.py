@@ -72,7 +72,8 @@ def call_progress(interaction_id: int, request: Request,
             or row.agent_id != user.id:
         raise NotFound("No such outgoing call.", code="no-such-call")
     telephony = get_zvans(request).services.get("telephony")
-    state = telephony.progress(row.id) if hasattr(telephony, "progress") else None
+    progress = getattr(telephony, "progress", None)
+    state = progress(row.id) if progress is not None else None
     if state is None:
         state = "ended" if row.ended_at is not None else "dialing"
     talk_s = None
