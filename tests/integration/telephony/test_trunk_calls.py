@@ -192,15 +192,20 @@ def test_click_to_call_through_a_trunk_that_asks_for_digest_auth(z: Zvans,
     assert total["avg_out_talk_s"] == pytest.approx(talk_s, abs=0.001)
 
 
-@pytest.mark.parametrize(("scenario", "outcome"), [("features_uas_busy.xml", "busy"),
-                                                   ("trunk_uas_noanswer.xml", "no-answer")])
+@pytest.mark.parametrize(("scenario", "agent_scenario", "outcome"), [
+    ("features_uas_busy.xml", "features_uas_agent.xml", "busy"),
+    ("trunk_uas_noanswer.xml", "features_uas_agent.xml", "no-answer"),
+    # the agent gives up (BYE 1.5 s after answering) while the customer's phone rings
+    ("trunk_uas_noanswer.xml", "features_uas_agent_bye.xml", "agent-hung-up"),
+])
 def test_customer_busy_or_not_answering_ends_the_agent_leg(
-        z: Zvans, tmp_path: Path, scenario: str, outcome: str) -> None:
+        z: Zvans, tmp_path: Path, scenario: str, agent_scenario: str, outcome: str) -> None:
     trunk = SippUas(scenario, tmp_path / "trunk")
-    agent_phone = SippUas("features_uas_agent.xml", tmp_path / "agent")
+    agent_phone = SippUas(agent_scenario, tmp_path / "agent", pause_ms=1500)
     anna = ring_at(z, "anna.berzina", agent_phone.uri)
     service = Service(z, trunk=trunk_to(trunk, auth=False))
-    z.services["telephony"].customer_ring_s = 3.0  # our no-answer timeout, shortened
+    if outcome == "no-answer":
+        z.services["telephony"].customer_ring_s = 3.0  # our no-answer timeout, shortened
     client = TestClient(create_app(z), base_url="http://127.0.0.1")
     other = TestClient(create_app(z), base_url="http://127.0.0.1")
     try:
@@ -231,10 +236,11 @@ def test_customer_busy_or_not_answering_ends_the_agent_leg(
     assert progress == {"interaction_id": iid, "number": NUMBER, "state": "ended",
                         "outcome": outcome, "talk_s": None}
     assert record["result"] == outcome
-    assert len(agent_phone.received("BYE")) == 1
+    # the agent's leg ended with a BYE: Zvans's, or the agent's own
+    assert len(agent_phone.received("BYE")) == (0 if outcome == "agent-hung-up" else 1)
     [invite] = trunk.received("INVITE")
     assert uri_user(invite.header("From")) == CALLER_ID
-    if outcome == "no-answer":
+    if outcome != "busy":  # the ringing customer's call was cancelled
         assert len(trunk.received("CANCEL")) == 1
     row = interaction(z, iid)
     assert (row.outcome, row.answered_at, row.agent_id) == (outcome, None, anna)
