@@ -113,9 +113,12 @@ def test_click_to_call_through_a_trunk_that_asks_for_digest_auth(z: Zvans,
     admin = TestClient(create_app(z), base_url="http://127.0.0.1")
     try:
         # toll fraud: no call without a signed-in user who takes calls, or with a bad number
-        anonymous = client.post("/api/v1/calls/click-to-call",
-                                json={"number": NUMBER, "queue": english})
-        assert anonymous.status_code in (401, 403), anonymous.text
+        for forged in ({}, {CSRF: "forged"}):  # nobody signed in: no session, no token
+            anonymous = client.post("/api/v1/calls/click-to-call",
+                                    json={"number": NUMBER, "queue": english}, headers=forged)
+            assert anonymous.status_code == 403, anonymous.text
+            assert anonymous.json()["error"]["code"] == "csrf-failed"
+        assert client.get("/api/v1/calls/click-to-call/queues").status_code == 401
         admin_token = _login(admin, "admin", demo.ADMIN[1])
         r = admin.post("/api/v1/calls/click-to-call", json={"number": NUMBER, "queue": english},
                        headers={CSRF: admin_token})
