@@ -209,8 +209,8 @@ def test_agent_on_click_to_call_is_skipped_for_the_free_one(
             if proc is not None:
                 proc.kill()
     started = event(z, "external_call_started", agent=anna)
-    assert started.interaction_id == out_iid and started.data["kind"] == "click"
-    assert (ended.interaction_id, ended.queue_id) == (out_iid, lv)  # answered: wrap-up
+    assert started.data["interaction_id"] == out_iid and started.data["kind"] == "click"
+    assert (ended.data["interaction_id"], ended.queue_id) == (out_iid, lv)  # wrap-up due
     assert offers(z) == [(in_iid, martins)]  # anna was never rung with it
     assert started.id < offered.id < ended.id
     wrap = event(z, "wrapup_done", agent=anna, what="anna's wrap-up after the call")
@@ -249,7 +249,7 @@ def test_only_agent_busy_the_call_waits_and_is_offered_after_the_wrap_up(
     assert wrap and wrap[0].data["direction"] == "out"
     assert ended.id < wrap[0].id < offered.id
     assert float(wrap[0].data["wrapup_s"]) == pytest.approx(WRAPUP_S, abs=0.5)
-    assert ended.interaction_id == out_iid
+    assert ended.data["interaction_id"] == out_iid
 
 
 def test_transfer_target_is_busy_until_the_transferred_call_ends(
@@ -272,8 +272,9 @@ def test_transfer_target_is_busy_until_the_transferred_call_ends(
                                                   f"agent:{martins}")
         assert result["state"] == "ringing"
         service.cc.agent_logout(oid, anna)  # after her wrap-up: only martins and liga left
-        event(z, "external_call_started", agent=martins,
-              what="martins to answer the transfer")
+        taken = event(z, "external_call_started", agent=martins,
+                      what="martins to answer the transfer")
+        assert taken.data["interaction_id"] == first.interaction_id
         callers.append(caller(service, tmp_path / "second", pause_ms=3000))
         second = event(z, "offered", after=first.id,
                        what="the second call to be offered")
@@ -292,3 +293,24 @@ def test_transfer_target_is_busy_until_the_transferred_call_ends(
     assert ended.data["kind"] == "transfer" and ended.queue_id is None  # no wrap-up
     assert service.cc.agent_view(oid, martins)["activity"] == "idle"
     assert [agent for _iid, agent in offers(z)] == [anna, liga]
+
+
+def test_stopping_the_telephony_mid_call_leaves_nobody_busy(
+        demo_z: Zvans, customer: Uas, tmp_path: Path) -> None:
+    z = demo_z
+    oid, lv = org_id(z), latvian(z)
+    anna_phone = Uas("features_uas_agent.xml", tmp_path / "anna")
+    service = Service(z, trunk=TrunkConfig(name="test", host="127.0.0.1", port=customer.port))
+    try:
+        anna = ring_at(z, "anna.berzina", anna_phone.uri)
+        service.cc.agent_login(oid, anna)
+        click(service, anna, lv)
+        assert service.cc.agent_view(oid, anna)["external_calls"] == 1
+    finally:
+        service.stop()  # the customer is still talking
+        anna_phone.kill()
+    view = service.cc.agent_view(oid, anna)
+    assert (view["activity"], view["external_calls"]) == ("wrap_up", 0)
+    assert [e.type for e in events(z) if e.agent_id == anna
+            and e.type.startswith("external")] == ["external_call_started",
+                                                   "external_call_ended"]

@@ -1126,9 +1126,13 @@ class Engine:
         a.external[call_ref] = (kind, now, interaction_id)
         self._ended_refs.pop((agent_id, call_ref), None)
         data: dict[str, object] = {"ref": call_ref, "kind": kind, "calls": len(a.external)}
+        if interaction_id is not None:
+            # in the data, not as the event's call: the interaction's own timeline (and
+            # what reads it) stays that of the call, this is about the agent
+            data["interaction_id"] = interaction_id
         if withdrawn is not None:
             data["withdrawn_call_id"] = withdrawn.entry[2]
-        _emit(out.events, E.EXTERNAL_CALL_STARTED, now, interaction_id, None, a.id, **data)
+        _emit(out.events, E.EXTERNAL_CALL_STARTED, now, None, None, a.id, **data)
         if a.activity is _AC.IDLE:
             self._pool_remove(a)
             self._set_activity(a, _AC.ON_CALL, now)
@@ -1169,18 +1173,11 @@ class Engine:
         ended[(agent_id, call_ref)] = None
         if len(ended) > 10_000:
             ended.popitem(last=False)
-        _emit(
-            out.events,
-            E.EXTERNAL_CALL_ENDED,
-            now,
-            iid,
-            wrapup_queue_id,
-            a.id,
-            ref=call_ref,
-            kind=kind,
-            talk_s=now - started,
-            calls=len(a.external),
-        )
+        data: dict[str, object] = {"ref": call_ref, "kind": kind, "talk_s": now - started,
+                                   "calls": len(a.external)}
+        if iid is not None:
+            data["interaction_id"] = iid
+        _emit(out.events, E.EXTERNAL_CALL_ENDED, now, None, wrapup_queue_id, a.id, **data)
         if not self._external_only(a):
             a.ext_wrap = None  # busy with the ACD's own work, which has its own wrap-up
             return out
