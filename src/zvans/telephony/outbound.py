@@ -252,6 +252,13 @@ class Outbound:
     # --- the two legs ---------------------------------------------------------------------
     async def _run(self, call: OutCall) -> None:
         self.calls.add(call)
+        busy = self.b2bua.busy
+        ref: str | None = None
+        if call.kind == "click":
+            # the ACD routed callbacks itself; a click-to-call makes the agent busy from the
+            # click (their phone is about to ring with it) to the end, whatever the end
+            ref = busy.new_ref("click")
+            busy.start(call.org_id, call.agent_id, ref, kind="click", interaction_id=call.iid)
         try:
             await self._dial(call)
         except Exception:
@@ -259,6 +266,11 @@ class Outbound:
             if not call.result:
                 await self._failed(call, "error")
         finally:
+            if ref is not None:
+                # an answered outgoing call is followed by its queue's wrap-up
+                wrap = call.queue.id if call.queue is not None and call.result == "answered" \
+                    else None
+                busy.end(ref, wrapup_queue_id=wrap)
             self.calls.discard(call)
             for sip in (call.agent_sip, call.customer_sip):
                 if sip is not None and not sip.is_ended:
