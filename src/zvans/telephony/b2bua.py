@@ -40,6 +40,7 @@ from zvans.core.acd import (
 )
 from zvans.errors import ZvansError
 from zvans.runtime import CallControl, ContactCenter
+from zvans.telephony.busy import AgentBusy
 from zvans.telephony.directory import Directory, QueueInfo
 from zvans.telephony.ivr import IvrDefinition, IvrRunner
 from zvans.telephony.media import (
@@ -183,6 +184,8 @@ class B2bua:
         self._tasks: set[asyncio.Task[Any]] = set()
         #: in-call controls (controls.Controls: hold, transfer, conference, monitoring)
         self.controls: Any = None
+        #: agents on calls the ACD did not route (busy.py, docs/decisions/0014)
+        self.busy = AgentBusy(self)
 
     # --- wiring ---------------------------------------------------------------------------
     def install(self) -> None:
@@ -207,6 +210,7 @@ class B2bua:
         for task in list(self._tasks):
             task.cancel()
         self._executor.shutdown(wait=True, cancel_futures=False)
+        self.busy.close()  # nothing may stay busy: the legs are gone
 
     def _note_thread(self) -> None:
         self._cc_thread = threading.get_ident()

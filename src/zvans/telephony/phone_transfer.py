@@ -168,7 +168,8 @@ class PhoneTransfers:
                     answer: bytes) -> None:
         b, c = self.b, self.c
         try:
-            party = await c._dial(call, consult.target, f"{call.caller} (consultation)")
+            party = await c._dial(call, consult.target, f"{call.caller} (consultation)",
+                                 kind="consult")
         except asyncio.CancelledError:
             self._drop(call, x, consult)
             return

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import signal
 import socket
 import struct
 import subprocess
@@ -18,13 +17,7 @@ import numpy as np
 import pytest
 
 from tests.integration.telephony import support
-from tests.integration.telephony.support import (
-    SIPP_DIR,
-    Baresip,
-    free_port_block,
-    free_udp_port,
-    start_phone,
-)
+from tests.integration.telephony.support import SIPP_DIR, Baresip, SippUas, start_phone
 from zvans.telephony.media import g711
 from zvans.telephony.media.session import MediaLeg
 
@@ -50,50 +43,14 @@ def tone_pcap(path: Path, freq: float, seconds: float = 40.0) -> Path:
     return path
 
 
-class SippPhone:
-    """sipp as a phone (UAS) listening on a known port: an agent's ring_target."""
+class SippPhone(SippUas):
+    """sipp as an agent's phone (UAS) on a known port, sending to Zvans at ``server_port``."""
 
     def __init__(self, scenario: str, server_port: int, workdir: Path, *, pause_ms: int,
                  variables: dict[str, str] | None = None, port: int | None = None,
                  options: tuple[str, ...] = ()) -> None:
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.workdir = workdir
-        self.port = port or free_udp_port()
-        extra: list[str] = list(options)
-        for name, value in (variables or {}).items():
-            extra += ["-set", name, value]
-        screen = open(workdir / "sipp.out", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            ["sipp", "-sf", str(SIPP_DIR / scenario), "-i", "127.0.0.1", "-p", str(self.port),
-             "-mp", str(free_port_block(4)), "-m", "1", "-d", str(pause_ms),
-             "-timeout", "120s", "-timeout_error", "-nostdin", "-trace_err", *extra,
-             f"127.0.0.1:{server_port}"],
-            stdout=screen, stderr=subprocess.PIPE, cwd=workdir, start_new_session=True)
-        screen.close()  # sipp has its own copy of the descriptor
-
-    @property
-    def uri(self) -> str:
-        return f"sip:agent@127.0.0.1:{self.port}"
-
-    def wait(self, timeout: float = 120.0) -> int:
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError("sipp phone did not finish") from None
-        return self.proc.returncode
-
-    def errors(self) -> str:
-        stderr = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-        logs = "".join(p.read_text(errors="replace")[-3000:]
-                       for p in self.workdir.glob("*_errors.log"))
-        screen = (self.workdir / "sipp.out").read_text(errors="replace")[-1500:]
-        return stderr[-2000:] + logs + screen
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        super().__init__(scenario, workdir, pause_ms=pause_ms, remote_port=server_port,
+                         variables=variables, user="agent", port=port, options=options)
 
 
 _tcp_ports = itertools.count()
