@@ -9,8 +9,11 @@ RTP legs are bridged packet for packet (nothing decoded) and, if the queue recor
 into a stereo WAV. A BYE on either side ends both.
 
 Threading: ContactCenter commands write to the database, so they run on one worker thread
-(one FIFO executor: the commands of a call keep their order). The ACD's decisions come back
-through :meth:`B2bua.execute` from any thread and are handed to the event loop.
+(one FIFO queue: the commands of a call keep their order). The thread takes every command
+waiting at once and runs them as one group commit (``ContactCenter.group``): one transaction,
+one commit, each command in its own SAVEPOINT; callers learn their result only after the
+commit. The ACD's decisions come back through :meth:`B2bua.execute` from any thread and are
+handed to the event loop.
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import logging
+import queue
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +44,7 @@ from zvans.core.acd import (
 )
 from zvans.errors import ZvansError
 from zvans.runtime import CallControl, ContactCenter
+from zvans.runtime.transactions import MAX_GROUP
 from zvans.telephony.directory import Directory, QueueInfo
 from zvans.telephony.ivr import IvrDefinition, IvrRunner
 from zvans.telephony.media import (
@@ -172,8 +177,9 @@ class B2bua:
         self.fallback: CallControl | None = None
         #: issue 7's call features (features.CallFeatures), set by start_telephony
         self.features: Any = None
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="zvans-cc",
-                                            initializer=self._note_thread)
+        self._commands: queue.SimpleQueue[_Command | None] = queue.SimpleQueue()
+        self._cc_worker = threading.Thread(target=self._command_thread, name="zvans-cc",
+                                           daemon=True)
         self._cc_thread = -1
         #: ContactCenter commands submitted and not finished (the database's backlog)
         self.pending_commands = 0
@@ -206,10 +212,50 @@ class B2bua:
             await asyncio.wait(pending, timeout=2.0)
         for task in list(self._tasks):
             task.cancel()
-        self._executor.shutdown(wait=True, cancel_futures=False)
+        if self._cc_worker.is_alive():
+            self._commands.put(None)
+            await asyncio.to_thread(self._cc_worker.join)
 
-    def _note_thread(self) -> None:
+    def _command_thread(self) -> None:
+        """Take every waiting command, run them as one group commit, then settle their
+        futures on the loop (after the commit and the decisions' hand-over)."""
         self._cc_thread = threading.get_ident()
+        commands = self._commands
+        while True:
+            first = commands.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < MAX_GROUP:
+                try:
+                    item = commands.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            results = self.cc.group([item.run for item in batch])
+            self.stats["cc_groups"] += 1  # transactions (commits) of the command thread
+            self.stats["cc_commands"] += len(batch)
+            loop = batch[0].loop
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_settle, batch, results)
+            if stop:
+                return
+
+    async def command(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` (ContactCenter calls) on the command thread; its errors are raised."""
+        return await self._submit(fn)
+
+    def _submit(self, fn: Callable[[], T]) -> asyncio.Future[T]:
+        if not self._cc_worker.is_alive():
+            self._cc_worker.start()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._commands.put(_Command(fn, future, loop))
+        return future
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -224,10 +270,9 @@ class B2bua:
 
     async def _cc(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
         """Run a ContactCenter command on the command thread; None if it refused."""
-        loop = asyncio.get_running_loop()
         self.pending_commands += 1
         try:
-            return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+            return await self._submit(lambda: fn(*args, **kwargs))
         except ZvansError as exc:
             log.info("contact center refused %s: %s (%s)", getattr(fn, "__name__", fn),
                      exc.message, exc.code)
@@ -238,10 +283,9 @@ class B2bua:
 
     async def _do(self, fn: Callable[..., Any], *args: Any) -> bool:
         """A ContactCenter command without a result: True if it was accepted."""
-        loop = asyncio.get_running_loop()
         self.pending_commands += 1
         try:
-            await loop.run_in_executor(self._executor, lambda: fn(*args))
+            await self._submit(lambda: fn(*args))
         except ZvansError as exc:
             log.info("contact center refused %s: %s (%s)", getattr(fn, "__name__", fn),
                      exc.message, exc.code)
@@ -253,6 +297,14 @@ class B2bua:
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(fn, *args)
+
+    async def _look_up(self, kind: str, fn: Callable[[Any], T], key: Any) -> T:
+        """A directory row: from its cache on the loop, else from the database on a thread
+        (a thread hop costs more CPU than the cached lookup itself)."""
+        hit = self.directory.cached(kind, key)
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
+        return await asyncio.to_thread(fn, key)
 
     # --- call control (the ACD's decisions) -------------------------------------------------
     def execute(self, org_id: int, decision: Decision) -> None:
@@ -310,7 +362,7 @@ class B2bua:
             self.stats["backlog_503"] += 1
             sip.reject(503, headers=[("Retry-After", "5")])
             return
-        route = await self._db(self.directory.route, sip.number)
+        route = await self._look_up("route", self.directory.route, sip.number)
         if route is None:
             log.info("INVITE to %r (user %s): no such number", sip.number,
                      sip.authenticated_user)
@@ -406,13 +458,17 @@ class B2bua:
         interaction first."""
         self._arriving = call
         try:
-            return self.cc.call_arrived(call.org_id, queue_id, call.caller, did=call.did)
+            iid = self.cc.call_arrived(call.org_id, queue_id, call.caller, did=call.did)
         finally:
             self._arriving = None
+        # in a group commit the decisions are handed over after the commit, when
+        # ``_arriving`` is gone: bind now (the loop only reads ``by_iid``)
+        self._bind(call, iid)
+        return iid
 
     async def _enqueue(self, call: InboundCall, queue_id: int, topic: str,
                        bonus: float = 0.0) -> None:
-        queue = await self._db(self.directory.queue, queue_id)
+        queue = await self._look_up("queue", self.directory.queue, queue_id)
         if queue is None or queue.org_id != call.org_id:
             log.error("call %s: queue %s does not exist", call.iid, queue_id)
             await self._goodbye(call, "en")
@@ -442,7 +498,7 @@ class B2bua:
             await self._goodbye(call, queue.language)
 
     async def _moved(self, call: InboundCall, queue_id: int) -> None:
-        queue = await self._db(self.directory.queue, queue_id)
+        queue = await self._look_up("queue", self.directory.queue, queue_id)
         if queue is not None:
             call.queue = queue
             if call.audio is not None:
@@ -602,7 +658,7 @@ class B2bua:
         offer = AgentOffer(ring.agent_id, call)
         call.offer = offer
         self.stats["rings"] += 1
-        agent = await self._db(self.directory.agent, ring.agent_id)
+        agent = await self._look_up("agent", self.directory.agent, ring.agent_id)
         queue = call.queue
         targets = self._targets(agent) if agent is not None else []
         if not targets:
@@ -738,7 +794,11 @@ class B2bua:
             await _quiet(fork.hangup())
             self.media.close(leg)
             return
-        ok = await self._do(self.cc.offer_answered, call.org_id, offer.agent_id, call.iid)
+        path = self._recording_path(call) \
+            if call.queue is not None and call.queue.record_calls else None
+        ok = await self._do(functools.partial(
+            self.cc.offer_answered, recording_ref=str(path.relative_to(self.config.data_dir))
+            if path is not None else None), call.org_id, offer.agent_id, call.iid)
         if not ok and call.phase is Phase.QUEUED:
             # the ring timed out in the ACD while the 200 was on its way: too late
             await _quiet(fork.hangup())
@@ -758,11 +818,9 @@ class B2bua:
         if call.audio is not None:
             call.audio.stop()
         call.sent_before_bridge = call.leg.tx_packets
-        if call.queue is not None and call.queue.record_calls:
-            call.recording = self._recording_path(call)
-            call.recorder = self.media.start_recording(call.recording, 2)
-            self.spawn(self._db(self.directory.set_recording, call.iid,
-                                str(call.recording.relative_to(self.config.data_dir))))
+        if path is not None:  # its place is in the database since offer_answered
+            call.recording = path
+            call.recorder = self.media.start_recording(path, 2)
         self.media.bridge(call.leg, leg, call.recorder)
         self.stats["connected"] += 1
         if self.config.keepalive_s > 0:
@@ -823,7 +881,7 @@ class B2bua:
             await self._do(self.cc.caller_abandoned, call.org_id, call.iid)
             return
         duration = self.media.stop_recording(recorder)
-        await self._db(self.directory.set_recording, call.iid,
+        await self._do(self.cc.recording_started, call.org_id, call.iid,
                        str(recorder.path.relative_to(self.config.data_dir)))
         await self._do(self.cc.voicemail_left, call.org_id, call.iid, duration)
         self.stats["voicemails"] += 1
@@ -860,6 +918,23 @@ class B2bua:
 class _Null:
     def execute(self, org_id: int, decision: Decision) -> None:
         return None
+
+
+@dataclass(slots=True)
+class _Command:
+    run: Callable[[], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+def _settle(batch: list[_Command], results: list[tuple[bool, Any]]) -> None:
+    for item, (ok, value) in zip(batch, results, strict=True):
+        if item.future.done():  # the awaiting task was cancelled
+            continue
+        if ok:
+            item.future.set_result(value)
+        else:
+            item.future.set_exception(value)
 
 
 async def _quiet(awaitable: Any) -> None:

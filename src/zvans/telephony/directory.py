@@ -60,17 +60,22 @@ class Directory:
     def __init__(self, z: Zvans, *, ttl: float = 2.0) -> None:
         self.z = z
         self.ttl = ttl
-        self._cache: dict[tuple[str, int], tuple[float, Any]] = {}
+        self._cache: dict[tuple[str, object], tuple[float, Any]] = {}
         self._lock = threading.Lock()
 
-    def _cached(self, kind: str, key: int) -> Any:
+    def cached(self, kind: str, key: object) -> Any:
+        """A fresh cached ``route`` (by number), ``queue`` or ``agent`` (by id), or None:
+        the event loop asks this first and goes to a thread only on a miss."""
+        return self._cached(kind, key)
+
+    def _cached(self, kind: str, key: object) -> Any:
         with self._lock:
             hit = self._cache.get((kind, key))
         if hit is not None and time.monotonic() - hit[0] < self.ttl:
             return hit[1]
         return None
 
-    def _store(self, kind: str, key: int, value: Any) -> Any:
+    def _store(self, kind: str, key: object, value: Any) -> Any:
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
@@ -83,6 +88,11 @@ class Directory:
             return frozenset(session.scalars(select(Did.number)))
 
     def route(self, number: str) -> Route | None:
+        """The route of a dialled number; found ones are cached for ``ttl`` (an unknown
+        number is looked up again on every call, so a new DID works at once)."""
+        hit = self._cached("route", number)
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
         wanted = normalise_number(number) or number
         with self.z.sessions() as session:
             row = session.scalar(select(Did).where(Did.number == number))
@@ -91,7 +101,8 @@ class Directory:
                             if (normalise_number(d.number) or d.number) == wanted), None)
             if row is None:
                 return None
-            return Route(row.org_id, row.number, row.queue_id, row.ivr_id)
+            route = Route(row.org_id, row.number, row.queue_id, row.ivr_id)
+        return self._store("route", number, route)  # type: ignore[no-any-return]
 
     # --- configuration --------------------------------------------------------------------
     def ivr(self, ivr_id: int) -> IvrRow | None:
