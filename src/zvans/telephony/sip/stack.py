@@ -36,7 +36,7 @@ from typing import Any
 
 from .auth import AuthResult, CredentialLookup, DigestServer, build_authorization, pick_challenge
 from .clock import LoopScheduler, Scheduler, TimerHandle
-from .dialog import Dialog, DialogId, DialogState, new_call_id, new_tag
+from .dialog import Dialog, DialogId, DialogState, new_call_id, new_tag, random_hex
 from .errors import InvalidTransition, SipParseError
 from .message import REASONS, Request, Response, make_response
 from .registrar import Registrar
@@ -892,7 +892,7 @@ class SipStack:
 
     def _add_via(self, request: Request, peer: Peer, branch: str | None) -> None:
         host, port = self.local_address(peer.transport)
-        branch = branch or f"{MAGIC_COOKIE}{secrets.token_hex(10)}"
+        branch = branch or f"{MAGIC_COOKIE}{random_hex(10)}"
         request.headers.remove("Via")
         via = Via(
             transport=peer.transport, host=host, port=port, params={"branch": branch, "rport": None}
