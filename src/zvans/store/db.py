@@ -64,12 +64,16 @@ def make_sessions(engine: Engine, bus: EventBus) -> sessionmaker[Session]:
 
     @event.listens_for(factory, "after_commit")
     def _publish(session: Session) -> None:
+        if session.in_nested_transaction():
+            return  # a SAVEPOINT released (SQLAlchemy fires this for it too): not yet
         captured = session.info.pop(_PENDING, [])
         if captured:
             bus.publish(sorted(captured, key=lambda e: e.id))
 
     @event.listens_for(factory, "after_rollback")
     def _drop(session: Session) -> None:
+        if session.in_nested_transaction():
+            return  # ROLLBACK TO SAVEPOINT: whoever opened it drops its own events
         session.info.pop(_PENDING, None)
 
     return factory
