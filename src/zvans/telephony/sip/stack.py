@@ -27,7 +27,6 @@ import asyncio
 import inspect
 import ipaddress
 import logging
-import secrets
 import socket
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
@@ -1028,7 +1027,7 @@ class SipStack:
         req.headers.add("From", str(from_addr.with_tag(new_tag())))
         req.headers.add("To", f"<{to_uri or target}>")
         req.headers.add("Call-ID", call_id or new_call_id(host))
-        req.headers.add("CSeq", f"{secrets.randbelow(2**16) + 1} INVITE")
+        req.headers.add("CSeq", f"{int(random_hex(2), 16) + 1} INVITE")
         req.headers.add("Contact", self.contact(peer.transport))
         req.headers.add("Allow", ALLOW)
         for name, value in headers:
