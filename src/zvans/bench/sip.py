@@ -290,7 +290,11 @@ async def _stats_starter(z: Any) -> Any:
                 "thread_cpu_s": _thread_cpu(),
                 "calls": len(telephony.b2bua.calls),
                 "pending_commands": telephony.b2bua.pending_commands,
-                "b2bua": dict(telephony.b2bua.stats), "media": telephony.media.counters(),
+                "b2bua": {**telephony.b2bua.stats,
+                          # group commits and the commands they ran (group_executor.py)
+                          "cc_groups": getattr(telephony.b2bua._executor, "groups", 0),
+                          "cc_commands": getattr(telephony.b2bua._executor, "commands", 0)},
+                "media": telephony.media.counters(),
                 "sip": dict(telephony.stack.stats),
                 "lag_p99_ms": round(p99 * 1000, 2),
                 "lag_max_ms": round(window[-1] * 1000, 2) if window else 0.0,

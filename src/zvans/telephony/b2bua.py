@@ -9,11 +9,11 @@ RTP legs are bridged packet for packet (nothing decoded) and, if the queue recor
 into a stereo WAV. A BYE on either side ends both.
 
 Threading: ContactCenter commands write to the database, so they run on one worker thread
-(one FIFO queue: the commands of a call keep their order). The thread takes every command
-waiting at once and runs them as one group commit (``ContactCenter.group``): one transaction,
-one commit, each command in its own SAVEPOINT; callers learn their result only after the
-commit. The ACD's decisions come back through :meth:`B2bua.execute` from any thread and are
-handed to the event loop.
+(one FIFO executor: the commands of a call keep their order). The thread takes every
+command waiting at once and runs them as one group commit (runtime/group_executor.py: one
+transaction, one commit, each command in its own SAVEPOINT); callers learn their result only
+after the commit. The ACD's decisions come back through :meth:`B2bua.execute` from any
+thread and are handed to the event loop.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import contextlib
 import enum
 import functools
 import logging
-import queue
 import threading
 import time
 from collections import Counter, deque
@@ -44,7 +43,7 @@ from zvans.core.acd import (
 )
 from zvans.errors import ZvansError
 from zvans.runtime import CallControl, ContactCenter
-from zvans.runtime.transactions import MAX_GROUP
+from zvans.runtime.group_executor import GroupExecutor
 from zvans.telephony.directory import Directory, QueueInfo
 from zvans.telephony.ivr import IvrDefinition, IvrRunner
 from zvans.telephony.media import (
@@ -177,9 +176,7 @@ class B2bua:
         self.fallback: CallControl | None = None
         #: issue 7's call features (features.CallFeatures), set by start_telephony
         self.features: Any = None
-        self._commands: queue.SimpleQueue[_Command | None] = queue.SimpleQueue()
-        self._cc_worker = threading.Thread(target=self._command_thread, name="zvans-cc",
-                                           daemon=True)
+        self._executor = GroupExecutor(cc, name="zvans-cc", initializer=self._note_thread)
         self._cc_thread = -1
         #: ContactCenter commands submitted and not finished (the database's backlog)
         self.pending_commands = 0
@@ -212,50 +209,10 @@ class B2bua:
             await asyncio.wait(pending, timeout=2.0)
         for task in list(self._tasks):
             task.cancel()
-        if self._cc_worker.is_alive():
-            self._commands.put(None)
-            await asyncio.to_thread(self._cc_worker.join)
+        self._executor.shutdown(wait=True, cancel_futures=False)
 
-    def _command_thread(self) -> None:
-        """Take every waiting command, run them as one group commit, then settle their
-        futures on the loop (after the commit and the decisions' hand-over)."""
+    def _note_thread(self) -> None:
         self._cc_thread = threading.get_ident()
-        commands = self._commands
-        while True:
-            first = commands.get()
-            if first is None:
-                return
-            batch = [first]
-            stop = False
-            while len(batch) < MAX_GROUP:
-                try:
-                    item = commands.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-            results = self.cc.group([item.run for item in batch])
-            self.stats["cc_groups"] += 1  # transactions (commits) of the command thread
-            self.stats["cc_commands"] += len(batch)
-            loop = batch[0].loop
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(_settle, batch, results)
-            if stop:
-                return
-
-    async def command(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` (ContactCenter calls) on the command thread; its errors are raised."""
-        return await self._submit(fn)
-
-    def _submit(self, fn: Callable[[], T]) -> asyncio.Future[T]:
-        if not self._cc_worker.is_alive():
-            self._cc_worker.start()
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._commands.put(_Command(fn, future, loop))
-        return future
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -270,9 +227,10 @@ class B2bua:
 
     async def _cc(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
         """Run a ContactCenter command on the command thread; None if it refused."""
+        loop = asyncio.get_running_loop()
         self.pending_commands += 1
         try:
-            return await self._submit(lambda: fn(*args, **kwargs))
+            return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
         except ZvansError as exc:
             log.info("contact center refused %s: %s (%s)", getattr(fn, "__name__", fn),
                      exc.message, exc.code)
@@ -283,9 +241,10 @@ class B2bua:
 
     async def _do(self, fn: Callable[..., Any], *args: Any) -> bool:
         """A ContactCenter command without a result: True if it was accepted."""
+        loop = asyncio.get_running_loop()
         self.pending_commands += 1
         try:
-            await self._submit(lambda: fn(*args))
+            await loop.run_in_executor(self._executor, lambda: fn(*args))
         except ZvansError as exc:
             log.info("contact center refused %s: %s (%s)", getattr(fn, "__name__", fn),
                      exc.message, exc.code)
@@ -918,23 +877,6 @@ class B2bua:
 class _Null:
     def execute(self, org_id: int, decision: Decision) -> None:
         return None
-
-
-@dataclass(slots=True)
-class _Command:
-    run: Callable[[], Any]
-    future: asyncio.Future[Any]
-    loop: asyncio.AbstractEventLoop
-
-
-def _settle(batch: list[_Command], results: list[tuple[bool, Any]]) -> None:
-    for item, (ok, value) in zip(batch, results, strict=True):
-        if item.future.done():  # the awaiting task was cancelled
-            continue
-        if ok:
-            item.future.set_result(value)
-        else:
-            item.future.set_exception(value)
 
 
 async def _quiet(awaitable: Any) -> None:

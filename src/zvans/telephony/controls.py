@@ -137,7 +137,8 @@ class Controls:
 
     async def _cmd(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A ContactCenter command on the B2BUA's command thread; its errors are raised."""
-        return await self.b.command(lambda: fn(*args, **kwargs))
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.b._executor, lambda: fn(*args, **kwargs))
 
     async def _note(self, call: InboundCall, type_: str, agent_id: int | None,
                     **data: Any) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from zvans import demo
@@ -16,6 +17,7 @@ from zvans.core.clock import VirtualClock
 from zvans.errors import ZvansError
 from zvans.runtime import ContactCenter, RecordingCallControl
 from zvans.runtime import contact_center as contact_center_module
+from zvans.runtime.group_executor import GroupExecutor
 from zvans.store import orgs, users
 from zvans.store.models import Event, Interaction, Queue
 
@@ -93,3 +95,24 @@ def test_contact_center_commands_take_their_transaction_from_tx() -> None:
     ``self._tx()`` (transactions.py)."""
     source = inspect.getsource(contact_center_module.ContactCenter)
     assert "sessions.begin(" not in source.replace("``z.sessions.begin()``", "")
+
+
+def test_group_executor_runs_commands_in_order_and_refuses_after_shutdown(zv: Zvans) -> None:
+    with zv.sessions.begin() as s:
+        demo.load_demo(s)
+        org_id = orgs.get_org(s, demo.DEMO_ORG).id
+        anna = users.user_by_name(s, org_id, "anna.berzina").id
+        lv = s.scalar(select(Queue.id).where(Queue.org_id == org_id, Queue.language == "lv"))
+    cc = ContactCenter(zv, clock=VirtualClock(T0), call_control=RecordingCallControl())
+    executor = GroupExecutor(cc)
+    futures = [executor.submit(cc.call_arrived, org_id, lv, f"+3712000002{i}")
+               for i in range(3)]
+    refused = executor.submit(cc.offer_answered, org_id, anna, 999_999)
+    ids = [f.result(timeout=30) for f in futures]
+    assert ids == sorted(ids) and len(set(ids)) == 3  # in submission order
+    with pytest.raises(ZvansError):
+        refused.result(timeout=30)
+    assert executor.commands == 4 and 1 <= executor.groups <= 4
+    executor.shutdown()
+    with pytest.raises(RuntimeError):
+        executor.submit(cc.wallboard, org_id)
