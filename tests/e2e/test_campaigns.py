@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import Server, shot, sign_in
+from tests.e2e.conftest import Server, shot, sign_in, start_server, stop_server
+from tests.integration.telephony.support import SippUas, api_login, have_peers
 
 pytestmark = pytest.mark.browser
 
@@ -112,3 +113,68 @@ def test_supervisor_uploads_agent_previews_calls_and_sets_result(
     finally:
         boss_ctx.close()
         agent_ctx.close()
+
+
+@pytest.mark.sip
+@pytest.mark.skipif(not have_peers(), reason="sipp, baresip or espeak-ng missing")
+def test_campaign_call_through_a_busy_trunk_shows_busy_and_the_retry_is_counted(
+        tmp_path: Path, browser: Any) -> None:
+    """The call button dials for real: the agent's sipp phone rings, then the trunk (a sipp
+    answering 486, checking the queue's caller id); the page says the number is busy; the
+    agent saves BUSY (a retry code), so the contact waits for another call."""
+    trunk = SippUas("features_uas_busy.xml", tmp_path / "trunk")
+    agent_phone = SippUas("features_uas_agent.xml", tmp_path / "agent")
+    (tmp_path / "zvans.toml").write_text(f'outbound_trunk = "sip:127.0.0.1:{trunk.port}"\n')
+    srv = start_server(tmp_path, prepare=[
+        f"UPDATE agent_profile SET ring_target = '{agent_phone.uri}' WHERE user_id = "
+        "(SELECT id FROM user_account WHERE username = 'anna.berzina')"])
+    queue_id = srv.sql("SELECT id FROM queue WHERE name = 'Latvian'")[0][0]
+    anna_id = srv.sql("SELECT id FROM user_account WHERE username = 'anna.berzina'")[0][0]
+    boss, token = api_login(srv.base_url, "supervisor", "super-demo-1")
+    context = browser.new_context(locale="en-GB")
+    try:
+        # the supervisor prepares the campaign through the API: CSV, Anna, active
+        r = boss.post("/api/v1/campaigns", json={"name": "Renewals", "queue_id": queue_id},
+                      headers={"X-CSRF-Token": token})
+        assert r.status_code == 201, r.text
+        campaign_id = r.json()["id"]
+        r = boss.post(f"/api/v1/campaigns/{campaign_id}/contacts",
+                      files={"file": ("list.csv", CSV.encode(), "text/csv")},
+                      headers={"X-CSRF-Token": token})
+        assert r.status_code == 201 and r.json()["imported"] == 4, r.text
+        for path, body in ((f"/api/v1/campaigns/{campaign_id}/assign", {"agent_ids": [anna_id]}),
+                           (f"/api/v1/campaigns/{campaign_id}/state", {"state": "active"})):
+            r = boss.post(path, json=body, headers={"X-CSRF-Token": token})
+            assert r.status_code == 200, r.text
+
+        agent = context.new_page()
+        sign_in(agent, srv.base_url, "anna.berzina", "agent-demo-1")
+        agent.goto(f"{srv.base_url}/campaigns/{campaign_id}/work")
+        agent.click('[data-action="next"]')
+        expect(agent.locator("#contact-phone")).to_have_text("+37120000101")
+        agent.click("#btn-call")
+        status = agent.locator("#call-status")
+        # anna's page is in Latvian (her profile): "… ir aizņemts." = "… is busy."
+        expect(status).to_have_attribute("data-outcome", "busy", timeout=60000)
+        expect(status).to_have_text("+37120000101 ir aizņemts.")
+        shot(agent, "campaigns-06-agent-busy")
+        assert trunk.wait(60) == 0, trunk.errors()  # it checked the queue's caller id
+        assert agent_phone.wait(60) == 0, agent_phone.errors()  # rung first, then BYE
+        agent.select_option("#result_code", "BUSY")
+        agent.click('[data-action="save-result"]')
+        expect(agent.locator("#contact-name")).to_have_text("Marta Lejiņa")
+        progress = boss.get(f"/api/v1/campaigns/{campaign_id}/progress").json()
+    finally:
+        boss.close()
+        context.close()
+        stop_server(srv)
+        trunk.kill()
+        agent_phone.kill()
+    # BUSY is a retry code: nothing closed, the contact waits (one call made, one BUSY)
+    assert (progress["total"], progress["closed"], progress["calls"]) == (4, 0, 1)
+    assert progress["by_result"]["BUSY"] == 1
+    assert (progress["by_state"]["pending"], progress["by_state"]["in_progress"]) == (3, 1)
+    calls = srv.sql("SELECT direction, callee, outcome, answered_at FROM interaction")
+    assert [tuple(c) for c in calls] == [("out", "+37120000101", "busy", None)]
+    events = srv.sql("SELECT type FROM event_log WHERE interaction_id IS NOT NULL")
+    assert [e[0] for e in events] == ["arrived"]

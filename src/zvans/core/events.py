@@ -36,6 +36,9 @@ class EventType(StrEnum):
     DESKTOP_LOST = "desktop_lost"
     # additions of the ACD (not in DESIGN.md's list, documented in docs/decisions/0002)
     CALLBACK_FAILED = "callback_failed"
+    # an agent busy on a call the ACD did not route (docs/decisions/0014)
+    EXTERNAL_CALL_STARTED = "external_call_started"
+    EXTERNAL_CALL_ENDED = "external_call_ended"
 
 
 @dataclass(frozen=True, slots=True)

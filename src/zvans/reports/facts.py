@@ -115,8 +115,9 @@ def _call_aggregates() -> dict[str, ColumnElement[Any]]:
         "talk_ms": total(and_(Event.type == T.COMPLETED, inbound), data_ms("talk_s")),
         "holds": count(Event.type == T.HELD),
         "hold_ms": total(Event.type == T.RESUMED, data_ms("hold_s")),
-        "wrapup_n": count(Event.type == T.WRAPUP_DONE),
-        "wrapup_ms": total(Event.type == T.WRAPUP_DONE, data_ms("wrapup_s")),
+        # inbound handle time: the wrap-up after an outgoing call (direction "out") is not
+        "wrapup_n": count(and_(Event.type == T.WRAPUP_DONE, inbound)),
+        "wrapup_ms": total(and_(Event.type == T.WRAPUP_DONE, inbound), data_ms("wrapup_s")),
         "out_calls": count(and_(Event.type == T.ARRIVED, outbound)),
         "out_answered": count(and_(Event.type == T.ANSWERED, outbound)),
         "out_talk_n": count(and_(Event.type == T.COMPLETED, outbound)),

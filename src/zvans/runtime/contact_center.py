@@ -336,6 +336,26 @@ class ContactCenter:
     def wrapup_done(self, org_id: int, user_id: int) -> None:
         self._agent_cmd(org_id, user_id, lambda e: e.wrapup_done(user_id))
 
+    # --- calls the ACD did not route (docs/decisions/0014) -------------------------------
+
+    def external_call_started(
+        self, org_id: int, user_id: int, call_ref: str, *, kind: str = "other",
+        interaction_id: int | None = None,
+    ) -> None:
+        """The agent is on a call the ACD did not route (click-to-call, a transfer or
+        conference they were brought into, monitoring): never offered a call until
+        :meth:`external_call_ended`. ``not-an-agent`` for a user who takes no calls."""
+        self._agent_cmd(org_id, user_id, lambda e: e.external_call_started(
+            user_id, call_ref, kind=kind, interaction_id=interaction_id))
+
+    def external_call_ended(
+        self, org_id: int, user_id: int, call_ref: str, *, wrapup_queue_id: int | None = None,
+    ) -> None:
+        """That call ended (again: no-op). ``wrapup_queue_id``: an answered outgoing call
+        of that queue, so its wrap-up follows (unless the agent is paused)."""
+        self._agent_cmd(org_id, user_id, lambda e: e.external_call_ended(
+            user_id, call_ref, wrapup_queue_id=wrapup_queue_id))
+
     # --- call commands ------------------------------------------------------------------
 
     def new_interaction(
@@ -672,6 +692,7 @@ class ContactCenter:
             "calls_today": snap.calls_today,
             "talk_today_s": round(snap.talk_today_s, 1),
             "queues": {str(q): lvl for q, lvl in snap.queues.items()},
+            "external_calls": len(snap.external_calls),
         }
 
     def wallboard(self, org_id: int) -> dict[str, Any]:
@@ -707,6 +728,7 @@ class ContactCenter:
                     "interaction_id": snap_a.call_id,
                     "desktop_connected": snap_a.desktop_connected,
                     "calls_today": snap_a.calls_today,
+                    "external_calls": len(snap_a.external_calls),
                 })
         return {"at": _ts(self.clock.now()).isoformat(), "queues": queues, "agents": agents}
 

@@ -44,6 +44,7 @@ from zvans.core.acd import (
 from zvans.errors import ZvansError
 from zvans.runtime import CallControl, ContactCenter
 from zvans.runtime.group_executor import GroupExecutor
+from zvans.telephony.busy import AgentBusy
 from zvans.telephony.directory import Directory, QueueInfo
 from zvans.telephony.ivr import IvrDefinition, IvrRunner
 from zvans.telephony.media import (
@@ -186,6 +187,8 @@ class B2bua:
         self._tasks: set[asyncio.Task[Any]] = set()
         #: in-call controls (controls.Controls: hold, transfer, conference, monitoring)
         self.controls: Any = None
+        #: agents on calls the ACD did not route (busy.py, docs/decisions/0014)
+        self.busy = AgentBusy(self)
 
     # --- wiring ---------------------------------------------------------------------------
     def install(self) -> None:
@@ -210,6 +213,7 @@ class B2bua:
         for task in list(self._tasks):
             task.cancel()
         self._executor.shutdown(wait=True, cancel_futures=False)
+        self.busy.close()  # nothing may stay busy: the legs are gone
 
     def _note_thread(self) -> None:
         self._cc_thread = threading.get_ident()

@@ -187,9 +187,11 @@ class Controls:
             raise InvalidInput("target", "Calling external numbers needs a SIP trunk, and none "
                                "is configured.", code="no-trunk")
 
-    async def _dial(self, call: InboundCall, target: Target, display: str) -> Party:
+    async def _dial(self, call: InboundCall, target: Target, display: str, *,
+                    kind: str = "transfer") -> Party:
         """Ring the target (every registered phone of an agent, or the trunk); first 2xx
-        wins. TransferFailed when nobody answers within RING_S."""
+        wins. TransferFailed when nobody answers within RING_S. An agent who answers is
+        busy for the ACD until their leg ends (``kind`` names why, for the log)."""
         b = self.b
         agent_id: int | None = None
         if target.kind == "agent":
@@ -257,6 +259,8 @@ class Controls:
                                  target=str(target)) from None
         if b.config.keepalive_s > 0:
             fork.start_keepalive(b.config.keepalive_s)
+        if agent_id is not None:
+            b.busy.watch(call.org_id, agent_id, fork, kind=kind, interaction_id=call.iid)
         return Party(target, fork, leg, agent_id)
 
     def _end_recording(self, call: InboundCall, x: Extras) -> None:
@@ -472,7 +476,8 @@ class Controls:
             self._start_hold(call, x, "consult")
             await self._note(call, "held", call.agent_id, by="consult")
         try:
-            party = await self._dial(call, target, f"{call.caller} (consultation)")
+            party = await self._dial(call, target, f"{call.caller} (consultation)",
+                                     kind="consult")
         except ZvansError:
             if call.agent_leg is not None and not call.leg.is_closed:
                 await self._end_hold(call, x, "consult")
@@ -545,7 +550,8 @@ class Controls:
             raise Conflict("Finish the hold, consultation or monitoring first.",
                            code="call-busy")
         await self.check_target(call, target)
-        party = await self._dial(call, target, f"{call.caller} (conference)")
+        party = await self._dial(call, target, f"{call.caller} (conference)",
+                                 kind="conference")
         if call.agent_leg is None or call.leg.is_closed:
             self.b.spawn(_quiet(party.sip.hangup()))
             self.b.media.close(party.leg)
@@ -647,7 +653,7 @@ class Controls:
                                "SIP account and register a phone, then try again.",
                                code="no-phone")
         party = await self._dial(call, Target("agent", str(supervisor_id)),
-                                 f"{mode}: {call.caller}")
+                                 f"{mode}: {call.caller}", kind="monitor")
         if call.agent_leg is None or call.leg.is_closed or x.mixer is not None:
             b.spawn(_quiet(party.sip.hangup()))
             b.media.close(party.leg)

@@ -204,6 +204,18 @@ class Outbound:
         return {"interaction_id": iid, "status": "dialing", "number": number,
                 "caller_id": caller_id}
 
+    def progress(self, iid: int) -> str | None:
+        """Where a click-to-call Zvans is placing stands: ``ringing-agent``,
+        ``ringing-customer`` or ``connected``; None when it is not in flight (then the
+        interaction row has the outcome). Read from the web's threads: ``list`` copies the
+        set in one step under the GIL."""
+        for call in list(self.calls):
+            if call.iid == iid and call.kind == "click":
+                if call.answered is not None:
+                    return "connected"
+                return "ringing-customer" if call.customer_sip is not None else "ringing-agent"
+        return None
+
     def _record(self, org_id: int, user_id: int, number: str, queue_id: int,
                 interaction_id: int | None) -> tuple[int, str]:
         """The outgoing interaction and its ``arrived`` event (or the campaign's)."""
@@ -240,6 +252,13 @@ class Outbound:
     # --- the two legs ---------------------------------------------------------------------
     async def _run(self, call: OutCall) -> None:
         self.calls.add(call)
+        busy = self.b2bua.busy
+        ref: str | None = None
+        if call.kind == "click":
+            # the ACD routed callbacks itself; a click-to-call makes the agent busy from the
+            # click (their phone is about to ring with it) to the end, whatever the end
+            ref = busy.new_ref("click")
+            busy.start(call.org_id, call.agent_id, ref, kind="click", interaction_id=call.iid)
         try:
             await self._dial(call)
         except Exception:
@@ -247,6 +266,11 @@ class Outbound:
             if not call.result:
                 await self._failed(call, "error")
         finally:
+            if ref is not None:
+                # an answered outgoing call is followed by its queue's wrap-up
+                wrap = call.queue.id if call.queue is not None and call.result == "answered" \
+                    else None
+                busy.end(ref, wrapup_queue_id=wrap)
             self.calls.discard(call)
             for sip in (call.agent_sip, call.customer_sip):
                 if sip is not None and not sip.is_ended:
@@ -298,11 +322,14 @@ class Outbound:
             return
         from_uri = f"sip:{caller_id}@{trunk.sip_domain}" if caller_id else trunk.from_uri()
         call.customer_from = from_uri
+        # operators take the presented number from P-Asserted-Identity (RFC 3325) when the
+        # trunk trusts us, from From otherwise: both carry the queue's number
+        identity = [("P-Asserted-Identity", f"<{from_uri}>")] if caller_id else []
         try:
             customer = await b2bua.stack.invite(
                 trunk.request_uri(call.number), from_uri=from_uri, from_display=None,
                 body=media.offer(call.customer_leg).encode(), peer=trunk.peer,
-                credentials=trunk.credentials)
+                credentials=trunk.credentials, headers=identity)
         except (OSError, ValueError, ZvansError) as exc:
             log.warning("cannot INVITE %s through the trunk: %s", call.number, exc)
             await self._failed(call, "no-route")

@@ -3,10 +3,7 @@ known port, tone baresip phones, and a tap on what Zvans sends to a media leg.""
 
 from __future__ import annotations
 
-import os
-import signal
 import struct
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,13 +13,7 @@ import numpy as np
 import pytest
 
 from tests.integration.telephony import support
-from tests.integration.telephony.support import (
-    SIPP_DIR,
-    Baresip,
-    free_port_block,
-    free_udp_port,
-    start_phone,
-)
+from tests.integration.telephony.support import Baresip, SippUas, start_phone
 from zvans.telephony.media import g711
 from zvans.telephony.media.session import MediaLeg
 
@@ -48,47 +39,13 @@ def tone_pcap(path: Path, freq: float, seconds: float = 40.0) -> Path:
     return path
 
 
-class SippPhone:
-    """sipp as a phone (UAS) listening on a known port: an agent's ring_target."""
+class SippPhone(SippUas):
+    """sipp as an agent's phone (UAS) on a known port, sending to Zvans at ``server_port``."""
 
     def __init__(self, scenario: str, server_port: int, workdir: Path, *, pause_ms: int,
                  variables: dict[str, str] | None = None) -> None:
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.workdir = workdir
-        self.port = free_udp_port()
-        extra: list[str] = []
-        for name, value in (variables or {}).items():
-            extra += ["-set", name, value]
-        self.proc = subprocess.Popen(
-            ["sipp", "-sf", str(SIPP_DIR / scenario), "-i", "127.0.0.1", "-p", str(self.port),
-             "-mp", str(free_port_block(4)), "-m", "1", "-d", str(pause_ms),
-             "-timeout", "120s", "-timeout_error", "-nostdin", "-trace_err", *extra,
-             f"127.0.0.1:{server_port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=workdir,
-            start_new_session=True)
-
-    @property
-    def uri(self) -> str:
-        return f"sip:agent@127.0.0.1:{self.port}"
-
-    def wait(self, timeout: float = 120.0) -> int:
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError("sipp phone did not finish") from None
-        return self.proc.returncode
-
-    def errors(self) -> str:
-        stderr = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-        logs = "".join(p.read_text(errors="replace")[-3000:]
-                       for p in self.workdir.glob("*_errors.log"))
-        return stderr[-2000:] + logs
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        super().__init__(scenario, workdir, pause_ms=pause_ms, remote_port=server_port,
+                         variables=variables, user="agent")
 
 
 def tone_phone(monkeypatch: pytest.MonkeyPatch, home: Path, user: str, password: str,

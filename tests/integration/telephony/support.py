@@ -1,19 +1,27 @@
-"""Real SIP peers for the B2BUA tests: the service in a thread, sipp callers, baresip agents.
+"""Real SIP peers for the telephony tests: the service in a thread, sipp callers, sipp
+UASes (agents' phones, the outbound trunk with the customer behind it), baresip agents,
+and `zvans serve` as a process.
 
 The service runs in-process (its own event loop in a thread) on free ports, on a migrated
 database with the demo data, so a test can look at the B2BUA's per-call records as well as
-at the event log. sipp and baresip are the Debian binaries, on 127.0.0.1.
+at the event log. sipp and baresip are the Debian binaries, on 127.0.0.1. A sipp UAS traces
+every message (``SippUas.received``), so a test reads what Zvans sent (request-URI, From,
+P-Asserted-Identity, the digest credential, checked with ``digest_ok``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import os
+import random
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import wave
@@ -22,6 +30,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import numpy as np
 from sqlalchemy import select
 
@@ -264,3 +273,209 @@ class Sipp:
         if self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+
+
+def media_block() -> int:
+    """Four free ports for a sipp UAS's media, away from the blocks ``Sipp`` picks (those
+    depend on the pid only, so two sipps of one test would share them)."""
+    for _ in range(100):
+        base = random.randrange(20000, 31000, 2)
+        socks = []
+        try:
+            for offset in range(4):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(sock)
+                sock.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError("no free media ports")
+
+
+def scenario_variant(name: str, workdir: Path, replace: dict[str, str]) -> str:
+    """A copy of ``tests/sipp/<name>`` with texts replaced (sipp reads a response's status
+    code when it loads the scenario, so a keyword cannot change it); returns its path."""
+    text = (SIPP_DIR / name).read_text()
+    for old, new in replace.items():
+        if old not in text:
+            raise AssertionError(f"{old!r} is not in {name}")
+        text = text.replace(old, new)
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / name
+    path.write_text(text)
+    return str(path)
+
+
+#: the trunk scenario asking for WWW-Authenticate (401) instead of Proxy-Authenticate (407)
+WWW_AUTH = {"407 Proxy Authentication Required": "401 Unauthorized",
+            "Proxy-Authenticate:": "WWW-Authenticate:"}
+
+
+class SippUas:
+    """sipp answering calls on its own port: an agent's phone (``ring_target``), or the
+    outbound trunk with the customer behind it (``TrunkConfig(port=uas.port)``).
+    ``scenario`` is a file name in ``tests/sipp`` or a path (``scenario_variant``).
+
+    ``variables`` are sipp ``-set`` globals. Every message sipp sends
+    and receives is traced (``-trace_msg``), so a test can read what Zvans sent: see
+    :meth:`received`."""
+
+    def __init__(self, scenario: str, workdir: Path, *, pause_ms: int = 1000,
+                 remote_port: int | None = None, variables: dict[str, str] | None = None,
+                 user: str = "phone") -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = workdir
+        self.user = user
+        self.port = free_udp_port()
+        extra: list[str] = []
+        for name, value in (variables or {}).items():
+            extra += ["-set", name, value]
+        if remote_port is not None:
+            extra.append(f"127.0.0.1:{remote_port}")
+        self.proc = subprocess.Popen(
+            ["sipp", "-sf", str(SIPP_DIR / scenario), "-i", "127.0.0.1", "-p", str(self.port),
+             "-mp", str(media_block()), "-m", "1", "-d", str(pause_ms),
+             "-timeout", "120s", "-timeout_error", "-nostdin", "-trace_err", "-trace_logs",
+             "-trace_msg", *extra],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=workdir,
+            start_new_session=True)
+
+    @property
+    def uri(self) -> str:
+        return f"sip:{self.user}@127.0.0.1:{self.port}"
+
+    def wait(self, timeout: float = 120.0) -> int:
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"sipp UAS did not finish: {self.errors()}") from None
+        return self.proc.returncode
+
+    def errors(self) -> str:
+        stderr = ""
+        if self.proc.poll() is not None and self.proc.stderr is not None:
+            stderr = self.proc.stderr.read().decode(errors="replace")[-2000:]
+        logs = "".join(p.read_text(errors="replace")[-3000:]
+                       for p in self.workdir.glob("*_errors.log"))
+        return stderr + logs
+
+    def received(self, method: str) -> list[SipText]:
+        """The requests ``method`` sipp received, in order (from its message trace)."""
+        out = []
+        for path in sorted(self.workdir.glob("*_messages.log")):
+            for block in re.split(r"^-{20,}.*$", path.read_text(errors="replace"),
+                                  flags=re.M):
+                _head, sep, message = block.partition(" message received [")
+                if not sep:
+                    continue
+                text = message.split("\n", 1)[1].strip("\r\n") if "\n" in message else ""
+                if text.startswith(f"{method} "):
+                    out.append(SipText(text))
+        return out
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+class SipText:
+    """One SIP message as sipp traced it: the start line and the headers (by name)."""
+
+    def __init__(self, text: str) -> None:
+        lines = text.replace("\r\n", "\n").split("\n")
+        self.start_line = lines[0].strip()
+        self.headers: dict[str, list[str]] = {}
+        for line in lines[1:]:
+            if not line.strip():
+                break
+            name, _, value = line.partition(":")
+            self.headers.setdefault(name.strip().lower(), []).append(value.strip())
+
+    @property
+    def request_uri(self) -> str:
+        return self.start_line.split(" ")[1]
+
+    def header(self, name: str) -> str | None:
+        values = self.headers.get(name.lower())
+        return values[0] if values else None
+
+
+def uri_user(value: str | None) -> str:
+    """The user part of the URI in a From/To/P-Asserted-Identity value."""
+    match = re.search(r"sips?:([^@;>]+)@", value or "")
+    return match.group(1) if match else ""
+
+
+def digest_ok(authorization: str, method: str, password: str) -> bool:
+    """Check an RFC 2617 Digest (MD5, with or without qop=auth) the way a trunk would."""
+    params = dict((k.lower(), v.strip('"')) for k, v in
+                  re.findall(r'(\w+)=("[^"]*"|[^,\s]+)', authorization.removeprefix("Digest")))
+
+    def md5(text: str) -> str:
+        return hashlib.md5(text.encode()).hexdigest()
+
+    ha1 = md5(f"{params['username']}:{params['realm']}:{password}")
+    ha2 = md5(f"{method}:{params['uri']}")
+    if params.get("qop"):
+        expected = md5(f"{ha1}:{params['nonce']}:{params['nc']}:{params['cnonce']}:"
+                       f"{params['qop']}:{ha2}")
+    else:
+        expected = md5(f"{ha1}:{params['nonce']}:{ha2}")
+    return expected == params.get("response")
+
+
+class Serve:
+    """`zvans serve` in its own session; stopped with SIGTERM like an operator would."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, port: int, sip_port: int,
+                 log: Path) -> None:
+        self.port = port
+        self.log = log
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "zvans.cli", "serve", "--port", str(port),
+                 "--sip-port", str(sip_port)],
+                env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until(self._up, "zvans serve to answer", 60)
+        wait_until(lambda: self.output().count("SIP listening") >= 1, "SIP to listen", 30)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def _up(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"zvans serve exited: {self.output()[-2000:]}")
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2).status_code \
+                == 200
+        except httpx.TransportError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+
+def api_login(base: str, username: str, password: str) -> tuple[httpx.Client, str]:
+    """A signed-in HTTP client of a running `zvans serve` and its CSRF token."""
+    client = httpx.Client(base_url=base, timeout=10)
+
+    def csrf(path: str) -> str:
+        match = re.search(r'name="csrf-token" content="([^"]+)"', client.get(path).text)
+        assert match, f"no csrf token on {path}"
+        return match.group(1)
+
+    r = client.post("/login", data={"username": username, "password": password,
+                                    "csrf_token": csrf("/login")})
+    assert r.status_code in (200, 303), r.text[:300]
+    return client, csrf("/settings")

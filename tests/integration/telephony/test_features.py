@@ -10,11 +10,6 @@ The service runs in-process (``support.Service``) on the demo data.
 
 from __future__ import annotations
 
-import os
-import random
-import signal
-import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,13 +19,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.integration.telephony.support import (
-    SIPP_DIR,
     Service,
     Sipp,
+    SippUas,
     event_types,
     events,
     finished,
-    free_udp_port,
     have_peers,
     user_id,
     wait_until,
@@ -55,63 +49,6 @@ pytestmark = [pytest.mark.sip,
 LATVIAN_DID = "+37160000100"  # straight into the Latvian queue (no IVR)
 CALLER = "+37129000001"        # the number the sipp callers call from
 CALLER_ID = "+37160000000"     # the demo queues' caller id, checked by the customer sipp
-
-
-def media_block() -> int:
-    """Four free ports for a sipp UAS's media, away from the blocks ``support.Sipp`` picks
-    (those depend on the pid only, so two sipps of one test would share them)."""
-    for _ in range(100):
-        base = random.randrange(20000, 31000, 2)
-        socks = []
-        try:
-            for offset in range(4):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(sock)
-                sock.bind(("127.0.0.1", base + offset))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no free media ports")
-
-
-class SippUas:
-    """sipp answering calls on its own port (an agent's phone, a customer behind the trunk)."""
-
-    def __init__(self, scenario: str, workdir: Path, *, pause_ms: int = 1000) -> None:
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.workdir = workdir
-        self.port = free_udp_port()
-        self.proc = subprocess.Popen(
-            ["sipp", "-sf", str(SIPP_DIR / scenario), "-i", "127.0.0.1", "-p", str(self.port),
-             "-mp", str(media_block()), "-m", "1", "-d", str(pause_ms),
-             "-timeout", "120s", "-timeout_error", "-nostdin", "-trace_err", "-trace_logs"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=workdir,
-            start_new_session=True)
-
-    @property
-    def uri(self) -> str:
-        return f"sip:phone@127.0.0.1:{self.port}"
-
-    def wait(self, timeout: float = 120.0) -> int:
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(f"sipp UAS did not finish: {self.errors()}") from None
-        return self.proc.returncode
-
-    def errors(self) -> str:
-        logs = "".join(p.read_text(errors="replace")[-3000:]
-                       for p in self.workdir.glob("*_errors.log"))
-        return logs
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
 
 
 @pytest.fixture

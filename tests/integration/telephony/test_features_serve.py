@@ -9,60 +9,28 @@ and the callback rings the agent's sipp phone first, then the customer.
 from __future__ import annotations
 
 import os
-import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import create_engine, select, update
 from sqlalchemy.orm import Session
 
-from tests.integration.telephony.support import Sipp, free_udp_port, have_peers, wait_until
-from tests.integration.telephony.test_features import LATVIAN_DID, SippUas
+from tests.integration.telephony.support import (
+    Serve,
+    Sipp,
+    SippUas,
+    api_login,
+    free_udp_port,
+    have_peers,
+    wait_until,
+)
+from tests.integration.telephony.test_features import LATVIAN_DID
 from zvans.store.models import AgentProfile, Event, Queue, User
 
 pytestmark = [pytest.mark.sip,
               pytest.mark.skipif(not have_peers(), reason="sipp, baresip or espeak-ng missing")]
-
-
-class Serve:
-    """`zvans serve` in its own session; stopped with SIGTERM like an operator would."""
-
-    def __init__(self, env: dict[str, str], cwd: Path, port: int, sip_port: int,
-                 log: Path) -> None:
-        self.port = port
-        self.log = log
-        with open(log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "zvans.cli", "serve", "--port", str(port),
-                 "--sip-port", str(sip_port)],
-                env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_until(self._up, "zvans serve to answer", 60)
-        wait_until(lambda: self.output().count("SIP listening") >= 1, "SIP to listen", 30)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def _up(self) -> bool:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"zvans serve exited: {self.output()[-2000:]}")
-        try:
-            return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2).status_code \
-                == 200
-        except httpx.TransportError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
 
 
 def _types(db: str, iid: int | None = None) -> list[tuple[int | None, str]]:
@@ -75,20 +43,6 @@ def _types(db: str, iid: int | None = None) -> list[tuple[int | None, str]]:
             return [(r[0], r[1]) for r in session.execute(query)]
     finally:
         engine.dispose()
-
-
-def _login(base: str, username: str, password: str) -> tuple[httpx.Client, str]:
-    client = httpx.Client(base_url=base, timeout=10)
-
-    def csrf(path: str) -> str:
-        match = re.search(r'name="csrf-token" content="([^"]+)"', client.get(path).text)
-        assert match, f"no csrf token on {path}"
-        return match.group(1)
-
-    r = client.post("/login", data={"username": username, "password": password,
-                                    "csrf_token": csrf("/login")})
-    assert r.status_code in (200, 303), r.text[:300]
-    return client, csrf("/settings")
 
 
 def test_pending_callback_is_dialled_after_a_restart(tmp_path: Path, port: int) -> None:
@@ -121,7 +75,7 @@ def test_pending_callback_is_dialled_after_a_restart(tmp_path: Path, port: int) 
                                       None), "the callback to be booked", 30)
         server.stop()
         server = Serve(env, tmp_path, port, sip_port, log)  # same ports, same database
-        client, token = _login(f"http://127.0.0.1:{port}", "anna.berzina", "agent-demo-1")
+        client, token = api_login(f"http://127.0.0.1:{port}", "anna.berzina", "agent-demo-1")
         r = client.post("/api/v1/agents/me/login", headers={"X-CSRF-Token": token})
         assert r.status_code == 200, r.text
         assert agent_phone.wait() == 0, agent_phone.errors()

@@ -21,8 +21,14 @@ import pytest
 from sqlalchemy import create_engine, select, update
 from sqlalchemy.orm import Session
 
-from tests.integration.telephony.support import Sipp, free_udp_port, have_peers, wait_until
-from tests.integration.telephony.test_features_serve import Serve, _login
+from tests.integration.telephony.support import (
+    Serve,
+    Sipp,
+    api_login,
+    free_udp_port,
+    have_peers,
+    wait_until,
+)
 from zvans.store.models import Queue, UnansweredEntry
 
 pytestmark = [pytest.mark.sip,
@@ -70,7 +76,7 @@ def test_voice_message_survives_a_kill_during_recording(tmp_path: Path, port: in
         server.proc.wait(10)
         caller.kill()
         server = Serve(env, tmp_path, port, sip_port, log)
-        client, _token = _login(f"http://127.0.0.1:{port}", "anna.berzina", "agent-demo-1")
+        client, _token = api_login(f"http://127.0.0.1:{port}", "anna.berzina", "agent-demo-1")
         try:
             listing = client.get("/api/v1/unanswered").json()["items"]
             row = next(i for i in listing if i["id"] == entry.id)

@@ -1,6 +1,7 @@
 """Random command sequences against the engine, checking its invariants after every step:
 no call is lost, no free agent idles while a call it may take waits, ringing is one-to-one,
-counters match a recount, and a refused command changes nothing."""
+counters match a recount, a refused command changes nothing, and an agent on a call the ACD
+did not route (an external call) is never offered one."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import random
 import pytest
 
 from tests.unit.core.helpers import Harness, state_of
-from zvans.core.acd import EngineConfig, Strategy
+from zvans.core.acd import EngineConfig, Outcome, Ring, Strategy
 from zvans.core.acd.engine import Engine
 from zvans.core.acd.states import Activity, Availability, CallState
 from zvans.core.calendar import BusinessHours
@@ -64,21 +65,36 @@ def check_invariants(e: Engine) -> None:
             assert a.call_id == cid
             want = Activity.ON_CALL if c.state is CallState.CONNECTED else Activity.RINGING
             assert a.activity is want
+            if c.state is CallState.RINGING:
+                assert not a.external, (a.id, cid)  # never offered while on an external call
     for a in agents.values():
         assert a.in_pool == (
             a.availability is Availability.READY
             and a.activity is Activity.IDLE
             and not a.desktop_expired
         ), a.id
-        if a.activity in (Activity.RINGING, Activity.ON_CALL):
+        if a.external:
+            assert a.activity is not Activity.IDLE and not a.in_pool, a.id
+        if a.activity is Activity.ON_CALL and a.call_id is None:
+            assert a.external, a.id  # on_call without an ACD call: only on external calls
+        elif a.activity in (Activity.RINGING, Activity.ON_CALL):
             assert a.call_id is not None and calls[a.call_id].agent_id == a.id
         if a.availability is Availability.LOGGED_OUT:
-            assert not a.queues and a.activity is Activity.IDLE
+            assert not a.queues
+            assert a.activity is Activity.IDLE or (
+                a.activity is Activity.ON_CALL and a.call_id is None
+            )
         if a.in_pool:
             # nobody free while a call they may take waits in line
             for qid in a.queues:
                 assert not e._queues[qid].waiting, (a.id, qid)
             assert not a.reserved
+
+
+def check_no_ring_to_busy(e: Engine, out: Outcome) -> None:
+    for d in out.decisions:
+        if isinstance(d, Ring):
+            assert not e._agents[d.agent_id].external, d
 
 
 @pytest.mark.parametrize("seed", range(80))
@@ -109,8 +125,9 @@ def test_random_commands_keep_invariants(seed: int) -> None:
     callers = [f"+3712000000{i}" for i in range(5)]
     next_call = 0
     e = h.engine
+    refs = 0
     for _step in range(250):
-        op = rng.randrange(19)
+        op = rng.randrange(21)
         known = e.call_ids()
         wanted = {
             5: CallState.RINGING,
@@ -123,56 +140,73 @@ def test_random_commands_keep_invariants(seed: int) -> None:
         a = rng.choice(agents)
         snap_call = e.call_snapshot(cid) if cid in known else None
         before = state_of(e)
+        out = Outcome()
         try:
             if op == 0:
                 next_call += 1
-                e.call_arrived(
+                out = e.call_arrived(
                     next_call, rng.randint(1, 3), rng.choice(callers), rng.choice([0, 0, 30])
                 )
             elif op == 1:
-                e.agent_login(a)
+                out = e.agent_login(a)
             elif op == 2:
-                e.agent_logout(a)
+                out = e.agent_logout(a)
             elif op == 3:
-                e.agent_ready(a)
+                out = e.agent_ready(a)
             elif op == 4:
-                e.agent_pause(a, "x")
+                out = e.agent_pause(a, "x")
             elif op == 5:
                 target = snap_call.agent_id if snap_call and snap_call.agent_id else a
-                e.offer_answered(target, cid)
+                out = e.offer_answered(target, cid)
             elif op == 6:
                 target = snap_call.agent_id if snap_call and snap_call.agent_id else a
-                e.offer_rejected(target, cid)
+                out = e.offer_rejected(target, cid)
             elif op == 7:
-                e.caller_abandoned(cid)
+                out = e.caller_abandoned(cid)
             elif op == 8:
-                e.call_ended(cid)
+                out = e.call_ended(cid)
             elif op == 9:
-                e.wrapup_done(a)
+                out = e.wrapup_done(a)
             elif op == 10:
-                e.callback_requested(cid, "+37129999999")
+                out = e.callback_requested(cid, "+37129999999")
             elif op == 11:
-                e.callback_answered(cid)
+                out = e.callback_answered(cid)
             elif op == 12:
-                e.callback_failed(cid)
+                out = e.callback_failed(cid)
             elif op == 13:
-                e.desktop_connected(a)
+                out = e.desktop_connected(a)
             elif op == 14:
-                e.desktop_lost(a)
+                out = e.desktop_lost(a)
             elif op == 15:
-                e.voicemail_left(cid)
+                out = e.voicemail_left(cid)
             elif op == 16:
-                h.advance(rng.choice([1, 5, 20, 60]))
+                out = h.advance(rng.choice([1, 5, 20, 60]))
             elif op == 18:  # change a (maybe logged-in, maybe busy) agent's skills
                 k = rng.randint(1, 3)
-                e.set_agent_skills(a, {q: rng.randint(1, 2) for q in rng.sample([1, 2, 3], k)})
+                out = e.set_agent_skills(
+                    a, {q: rng.randint(1, 2) for q in rng.sample([1, 2, 3], k)}
+                )
+            elif op == 19:  # a call the ACD did not route starts (sometimes a known ref)
+                refs += 1
+                mine = list(e._agents[a].external)
+                ref = rng.choice(mine) if mine and rng.random() < 0.1 else f"x{refs}"
+                out = e.external_call_started(a, ref, kind=rng.choice(["click", "transfer"]))
+            elif op == 20:  # ... and ends (sometimes twice, sometimes an unknown ref)
+                mine = list(e._agents[a].external)
+                ref = f"x{rng.randint(0, refs)}"
+                if mine and rng.random() < 0.9:
+                    ref = rng.choice(mine)
+                out = e.external_call_ended(
+                    a, ref, wrapup_queue_id=rng.choice([None, None, 1, 2, 3, 9])
+                )
             else:  # switch a queue's strategy with agents free and calls waiting
                 qid = rng.randint(1, 3)
                 cfgs[qid] = dataclasses.replace(cfgs[qid], strategy=rng.choice(strategies))
-                e.configure_queue(cfgs[qid])
+                out = e.configure_queue(cfgs[qid])
         except CoreError:
             assert state_of(e) == before
         check_invariants(e)
+        check_no_ring_to_busy(e, out)
         if rng.random() < 0.3:
-            h.advance(rng.choice([1, 3, 10]))
+            check_no_ring_to_busy(e, h.advance(rng.choice([1, 3, 10])))
             check_invariants(e)

@@ -37,8 +37,9 @@ def test_every_pair_is_checked(check, moves, enum) -> None:  # type: ignore[no-u
 
 
 def test_some_moves() -> None:
+    check_activity(Activity.IDLE, Activity.ON_CALL)  # an external call (no ring first)
     with pytest.raises(InvalidTransition):
-        check_activity(Activity.IDLE, Activity.ON_CALL)  # must ring first
+        check_activity(Activity.WRAP_UP, Activity.ON_CALL)
     with pytest.raises(InvalidTransition):
         check_call(CallState.COMPLETED, CallState.QUEUED)
     check_call(CallState.CALLBACK_WAITING, CallState.CALLBACK_DIALING)

@@ -111,6 +111,8 @@ class E:
     DESKTOP_CONNECTED = EventType.DESKTOP_CONNECTED
     DESKTOP_LOST = EventType.DESKTOP_LOST
     CALLBACK_FAILED = EventType.CALLBACK_FAILED
+    EXTERNAL_CALL_STARTED = EventType.EXTERNAL_CALL_STARTED
+    EXTERNAL_CALL_ENDED = EventType.EXTERNAL_CALL_ENDED
 
 
 class _ST:
@@ -146,6 +148,8 @@ class AgentSnapshot:
     talk_today_s: float
     ring_misses: int
     since: float
+    external_calls: tuple[str, ...] = ()
+    """References of the calls the ACD did not route that the agent is on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +191,8 @@ class _Agent:
         "desktop_expired",
         "desktop_lost_since",
         "dtoken",
+        "ext_wrap",
+        "external",
         "id",
         "idle_since",
         "in_pool",
@@ -238,6 +244,10 @@ class _Agent:
         self.wrap_queue = 0
         self.wrap_start = 0.0
         self.wrap_talk = 0.0
+        #: calls the ACD did not route: ref -> (kind, started at, interaction id)
+        self.external: dict[str, tuple[str, float, int | None]] = {}
+        #: queue whose wrap-up follows the external calls (an outgoing call ended)
+        self.ext_wrap: int | None = None
 
 
 class _Queue:
@@ -342,6 +352,8 @@ class Engine:
         self._day = -1
         self._day_start = math.inf
         self._day_end = -math.inf
+        #: (agent, ref) of external calls that ended lately, so a repeated end is a no-op
+        self._ended_refs: OrderedDict[tuple[int, str], None] = OrderedDict()
 
     # ------------------------------------------------------------------ helpers
     def _next_seq(self) -> int:
@@ -559,10 +571,17 @@ class Engine:
 
     # ------------------------------------------------------------------ offering
     def _offerable(self, a: _Agent) -> bool:
-        return a.availability is _AV.READY and a.activity is _AC.IDLE and not a.desktop_expired
+        return (
+            a.availability is _AV.READY
+            and a.activity is _AC.IDLE
+            and not a.desktop_expired
+            and not a.external
+        )
 
     def _agent_free(self, a: _Agent, now: float, out: Outcome) -> None:
         """The agent just became offerable: take the best waiting call or join the pools."""
+        if a.external:  # on a call the ACD did not route: never offered (belt and braces)
+            return
         c = self._find_call_for(a)
         if c is not None:
             self._offer(a, c, now, out)
@@ -571,6 +590,11 @@ class Engine:
 
     def _after_idle(self, a: _Agent, now: float, out: Outcome) -> None:
         """Activity just returned to idle: apply what was asked during the call."""
+        if a.external:
+            # still on a call the ACD did not route: busy until that ends; what was asked
+            # (pause, logout) waits for it
+            self._set_activity(a, _AC.ON_CALL, now)
+            return
         if a.pending_logout:
             self._do_logout(a, now, out)
         elif a.pending_pause is not None:
@@ -950,7 +974,7 @@ class Engine:
             a = self._agents[agent_id] = _Agent(agent_id, memberships, now)
         out = new_outcome()
         check_availability(a.availability, _AV.READY)
-        a.activity = _AC.IDLE
+        a.activity = _AC.ON_CALL if a.external else _AC.IDLE
         a.misses = 0
         a.pause_reason = None
         a.since = now
@@ -971,7 +995,7 @@ class Engine:
             )
         now = self.clock.now()
         out = new_outcome()
-        if a.activity is _AC.IDLE:
+        if a.activity is _AC.IDLE or self._external_only(a):
             self._do_logout(a, now, out)
         elif (
             a.activity is _AC.RINGING
@@ -1021,7 +1045,8 @@ class Engine:
             raise _err("invalid-reason", "a pause needs a reason", agent_id=agent_id)
         now = self.clock.now()
         out = new_outcome()
-        if a.activity is _AC.IDLE:
+        if a.activity is _AC.IDLE or self._external_only(a):
+            a.pending_pause = None
             self._do_pause(a, reason, now, out)
         else:
             a.pending_pause = reason
@@ -1055,6 +1080,129 @@ class Engine:
         a.dtoken += 1
         self._timer(now + self.config.desktop_lost_limit_s, _DESKTOP, a.id, a.dtoken)
         _emit(out.events, E.DESKTOP_LOST, now, None, None, a.id)
+        return out
+
+    # ================================================================== external calls
+    def _external_only(self, a: _Agent) -> bool:
+        """On calls the ACD did not route and on none of its own."""
+        return a.activity is _AC.ON_CALL and a.call_id is None
+
+    def external_call_started(
+        self,
+        agent_id: int,
+        call_ref: str,
+        *,
+        kind: str = "other",
+        interaction_id: int | None = None,
+    ) -> Outcome:
+        """The agent is now on a call the ACD did not route (``call_ref`` names it: a
+        click-to-call, a transfer or conference they were brought into, monitoring, a call
+        on their own phone). While they are on one or more, they are never offered a call.
+
+        From idle the agent goes to on_call. An ACD call ringing them is withdrawn without
+        counting a miss (they did not let it ring out; they took another call) and goes back
+        to its place in line or to the next free agent. On an ACD call, in wrap-up or while
+        a callback dials them, only the count changes: when that work ends they stay busy.
+        Logged-out agents are tracked too, so that logging in during the call offers
+        nothing."""
+        a = self._agent(agent_id)
+        if not isinstance(call_ref, str) or not call_ref.strip():
+            raise _err("invalid-call-ref", "an external call needs a reference",
+                       agent_id=agent_id)
+        if call_ref in a.external:
+            raise _err(
+                "external-call-exists",
+                f"agent {agent_id} is already on external call {call_ref!r}",
+                agent_id=agent_id,
+                call_ref=call_ref,
+            )
+        now = self.clock.now()
+        out = new_outcome()
+        withdrawn: _Call | None = None
+        if a.activity is _AC.RINGING and a.call_id is not None:
+            ringing = self._calls.get(a.call_id)
+            if ringing is not None and ringing.state is _CS.RINGING:
+                withdrawn = ringing
+        a.external[call_ref] = (kind, now, interaction_id)
+        self._ended_refs.pop((agent_id, call_ref), None)
+        data: dict[str, object] = {"ref": call_ref, "kind": kind, "calls": len(a.external)}
+        if interaction_id is not None:
+            # in the data, not as the event's call: the interaction's own timeline (and
+            # what reads it) stays that of the call, this is about the agent
+            data["interaction_id"] = interaction_id
+        if withdrawn is not None:
+            data["withdrawn_call_id"] = withdrawn.entry[2]
+        _emit(out.events, E.EXTERNAL_CALL_STARTED, now, None, None, a.id, **data)
+        if a.activity is _AC.IDLE:
+            self._pool_remove(a)
+            self._set_activity(a, _AC.ON_CALL, now)
+        elif withdrawn is not None:
+            out.decisions.append(StopRinging(a.id, withdrawn.entry[2]))
+            # back to idle, the call to its place (or the next agent), then on_call
+            self._offer_failed(a, withdrawn, now, out, missed=False, reason="external-call")
+        return out
+
+    def external_call_ended(
+        self, agent_id: int, call_ref: str, *, wrapup_queue_id: int | None = None
+    ) -> Outcome:
+        """The agent's external call ``call_ref`` ended. Ending it again is a no-op.
+
+        ``wrapup_queue_id``: the call was an outgoing call made for that queue and was
+        answered, so after-call work follows with the queue's wrap-up (time or until the
+        card is saved) -- if the agent is ready; a paused agent simply stays paused with
+        their reason. When the last external call ends and no wrap-up is due, the agent is
+        idle again and takes the best waiting call (or applies a pause asked meanwhile)."""
+        a = self._agent(agent_id)
+        info = a.external.get(call_ref)
+        if info is None:
+            if (agent_id, call_ref) in self._ended_refs:
+                return new_outcome()
+            raise _err(
+                "no-such-external-call",
+                f"agent {agent_id} is not on external call {call_ref!r}",
+                agent_id=agent_id,
+                call_ref=call_ref,
+            )
+        if wrapup_queue_id is not None:
+            self._queue(wrapup_queue_id)
+        now = self.clock.now()
+        out = new_outcome()
+        kind, started, iid = info
+        del a.external[call_ref]
+        ended = self._ended_refs
+        ended[(agent_id, call_ref)] = None
+        if len(ended) > 10_000:
+            ended.popitem(last=False)
+        data: dict[str, object] = {"ref": call_ref, "kind": kind, "talk_s": now - started,
+                                   "calls": len(a.external)}
+        if iid is not None:
+            data["interaction_id"] = iid
+        _emit(out.events, E.EXTERNAL_CALL_ENDED, now, None, wrapup_queue_id, a.id, **data)
+        if not self._external_only(a):
+            a.ext_wrap = None  # busy with the ACD's own work, which has its own wrap-up
+            return out
+        if wrapup_queue_id is not None:
+            a.ext_wrap = wrapup_queue_id
+        if a.external:
+            return out
+        q = self._queues.get(a.ext_wrap) if a.ext_wrap is not None else None
+        a.ext_wrap = None
+        if (
+            q is not None
+            and a.availability is _AV.READY
+            and (q.cfg.wrapup_until_card or q.cfg.wrapup_s > 0)
+        ):
+            self._set_activity(a, _AC.WRAP_UP, now)
+            a.wrap_queue = q.id
+            a.wrap_start = now
+            a.wrap_talk = -1.0  # marks an outgoing call's wrap-up (no AHT sample)
+            a.wtoken += 1
+            if not q.cfg.wrapup_until_card:
+                self._timer(now + q.cfg.wrapup_s, _WRAPUP, a.id, a.wtoken)
+            return out
+        self._set_activity(a, _AC.IDLE, now)
+        a.idle_since = now
+        self._after_idle(a, now, out)
         return out
 
     # ================================================================== commands: calls
@@ -1223,9 +1371,13 @@ class Engine:
         a.idle_since = now
         wrap = now - a.wrap_start
         q = self._queues.get(a.wrap_queue)
-        if q is not None:
-            q.aht.add(a.wrap_talk + wrap)
-        _emit(out.events, E.WRAPUP_DONE, now, None, a.wrap_queue, a.id, wrapup_s=wrap)
+        if a.wrap_talk < 0:  # after an outgoing call: not part of the queue's handle time
+            _emit(out.events, E.WRAPUP_DONE, now, None, a.wrap_queue, a.id, wrapup_s=wrap,
+                  direction="out")
+        else:
+            if q is not None:
+                q.aht.add(a.wrap_talk + wrap)
+            _emit(out.events, E.WRAPUP_DONE, now, None, a.wrap_queue, a.id, wrapup_s=wrap)
         self._after_idle(a, now, out)
 
     def wrapup_done(self, agent_id: int) -> Outcome:
@@ -1549,6 +1701,7 @@ class Engine:
             talk_today_s=a.talk_today,
             ring_misses=a.misses,
             since=a.since,
+            external_calls=tuple(a.external),
         )
 
     def queue_snapshot(self, queue_id: int) -> QueueSnapshot:

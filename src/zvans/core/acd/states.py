@@ -20,6 +20,8 @@ class Activity(StrEnum):
     RINGING = "ringing"
     """Being offered a call, or reserved for a callback being dialled."""
     ON_CALL = "on_call"
+    """On a call the ACD routed, or only on calls it did not (``external_call_started``:
+    click-to-call, a transfer or conference the agent was brought into, monitoring)."""
     WRAP_UP = "wrap_up"
 
 
@@ -49,7 +51,8 @@ AVAILABILITY_MOVES: dict[Availability, frozenset[Availability]] = {
 }
 
 ACTIVITY_MOVES: dict[Activity, frozenset[Activity]] = {
-    Activity.IDLE: frozenset({Activity.RINGING}),
+    # idle -> on_call only for an external call (the ACD's own calls ring first)
+    Activity.IDLE: frozenset({Activity.RINGING, Activity.ON_CALL}),
     Activity.RINGING: frozenset({Activity.IDLE, Activity.ON_CALL}),
     Activity.ON_CALL: frozenset({Activity.WRAP_UP, Activity.IDLE}),
     Activity.WRAP_UP: frozenset({Activity.IDLE}),

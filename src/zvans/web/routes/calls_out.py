@@ -2,7 +2,9 @@
 
 Zvans rings the agent's own phone first, then the number, with the queue's number as caller
 id (``zvans.telephony.outbound``). The answer comes at once (``status: "dialing"``); the
-call's progress arrives as events (``answered``, ``completed`` with direction "out").
+call's progress arrives as events (``answered``, ``completed`` with direction "out"), and
+``GET /api/v1/calls/click-to-call/{id}`` tells the desktop where the agent's own call stands
+(also when it was not connected, which writes no event).
 A bad number is a 422 naming the field; no telephony, no trunk or no registered phone are
 clear errors, and nothing is recorded for them.
 """
@@ -17,7 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from zvans.store.models import Queue
+from zvans.errors import NotFound
+from zvans.store.models import Interaction, Queue
 from zvans.telephony.outbound import dial_number
 from zvans.web.deps import SessionUser, csrf_protect, db_session, get_zvans, require_role
 from zvans.web.routes.api import TelephonyUnavailable
@@ -55,3 +58,26 @@ def caller_ids(user: SessionUser = Depends(TAKES_CALLS),
                                                Queue.active.is_(True)).order_by(Queue.id))
     return {"items": [{"id": q.id, "name": str((q.names or {}).get(user.language) or q.name),
                        "caller_id": q.caller_id} for q in rows]}
+
+
+@router.get("/calls/click-to-call/{interaction_id}")
+def call_progress(interaction_id: int, request: Request,
+                  user: SessionUser = Depends(TAKES_CALLS),
+                  session: Session = Depends(db_session)) -> dict[str, Any]:
+    """The state of the agent's own outgoing call: ``dialing``, ``ringing-agent``,
+    ``ringing-customer``, ``connected`` or ``ended`` (with ``outcome``: ``answered``, or
+    why it was not connected: ``busy``, ``no-answer``, ``agent-no-answer``, ...)."""
+    row = session.get(Interaction, interaction_id)
+    if row is None or row.org_id != user.org_id or row.direction != "out" \
+            or row.agent_id != user.id:
+        raise NotFound("No such outgoing call.", code="no-such-call")
+    telephony = get_zvans(request).services.get("telephony")
+    progress = getattr(telephony, "progress", None)
+    state = progress(row.id) if progress is not None else None
+    if state is None:
+        state = "ended" if row.ended_at is not None else "dialing"
+    talk_s = None
+    if row.answered_at is not None and row.ended_at is not None:
+        talk_s = round((row.ended_at - row.answered_at).total_seconds(), 1)
+    return {"interaction_id": row.id, "number": row.callee, "state": state,
+            "outcome": row.outcome if state == "ended" else None, "talk_s": talk_s}

@@ -40,6 +40,7 @@ EVENT_TYPES = (
     "callback_started", "callback_failed", "voicemail_left", "held", "resumed", "transferred",
     "conferenced", "completed", "wrapup_done", "rated", "agent_login", "agent_logout",
     "agent_paused", "agent_ready", "desktop_connected", "desktop_lost",
+    "external_call_started", "external_call_ended",
 )
 LOG_LIMIT = 200
 

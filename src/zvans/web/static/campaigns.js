@@ -1,5 +1,8 @@
 // Preview dialing: the call button asks the API to dial and shows the outcome in place,
-// so the agent keeps the contact on screen. Without JavaScript the form posts normally.
+// so the agent keeps the contact on screen; then the call is followed (ringing, connected,
+// ended with its talk time, or busy / no answer …). Without JavaScript the form posts
+// normally.
+import { follow } from "./js/call_progress.js";
 
 const form = document.getElementById("call-form");
 const status = document.getElementById("call-status");
@@ -21,6 +24,7 @@ async function call(event) {
     if (response.ok) {
       status.dataset.interaction = String(body.interaction_id ?? "");
       status.dataset.outcome = "dialing";
+      follow(body.interaction_id, status);
     } else {
       const error = body.error ?? {};
       status.dataset.interaction = String(error.details?.interaction_id ?? "");
