@@ -33,6 +33,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -286,9 +287,14 @@ async def _stats_starter(z: Any) -> Any:
             p99 = window[min(len(window) - 1, int(len(window) * 0.99))] if window else 0.0
             data = {
                 "t": time.monotonic(), "cpu_s": time.process_time(),
+                "thread_cpu_s": _thread_cpu(),
                 "calls": len(telephony.b2bua.calls),
                 "pending_commands": telephony.b2bua.pending_commands,
-                "b2bua": dict(telephony.b2bua.stats), "media": telephony.media.counters(),
+                "b2bua": {**telephony.b2bua.stats,
+                          # group commits and the commands they ran (group_executor.py)
+                          "cc_groups": getattr(telephony.b2bua._executor, "groups", 0),
+                          "cc_commands": getattr(telephony.b2bua._executor, "commands", 0)},
+                "media": telephony.media.counters(),
                 "sip": dict(telephony.stack.stats),
                 "lag_p99_ms": round(p99 * 1000, 2),
                 "lag_max_ms": round(window[-1] * 1000, 2) if window else 0.0,
@@ -305,6 +311,23 @@ async def _stats_starter(z: Any) -> Any:
             task.cancel()
 
     return stop
+
+
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds of each live thread, summed by kind (the event loop is MainThread,
+    ContactCenter commands run on zvans-cc, ``asyncio.to_thread`` work on asyncio_N)."""
+    out: dict[str, float] = {}
+    for thread in threading.enumerate():
+        if thread.ident is None:
+            continue
+        try:
+            cpu = time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+        except (OSError, AttributeError):
+            continue
+        kind = thread.name.split("_")[0].split("-")[0] if thread.name.startswith(
+            ("asyncio", "ThreadPoolExecutor")) else thread.name
+        out[kind] = round(out.get(kind, 0.0) + cpu, 4)
+    return out
 
 
 async def _telephony_starter(z: Any) -> Any:
@@ -552,12 +575,25 @@ def _setup_rate(r: _Run, sip_port: int, uas_port: int, count: int, rate: float,
     uas.wait(20)
     connected = _m(after, "connected", "b2bua") - _m(before, "connected", "b2bua")
     cpu_s = after["cpu_s"] - before["cpu_s"]
+    threads_before = before.get("thread_cpu_s", {})
+    by_thread = {
+        name: round(1000 * (cpu - threads_before.get(name, 0.0)) / connected, 2)
+        for name, cpu in after.get("thread_cpu_s", {}).items()
+        if connected and cpu - threads_before.get(name, 0.0) > 0.0005
+    }
+    groups = _m(after, "cc_groups", "b2bua") - _m(before, "cc_groups", "b2bua")
     return {
         "offered": count, "offered_rate_per_s": rate,
         "connected": connected,
         # each call is up 3 s: subtract it from the phase to get the setup throughput
         "setups_per_s": round(connected / max(0.001, elapsed - 3.0), 1),
         "server_cpu_ms_per_call": round(1000 * cpu_s / connected, 2) if connected else None,
+        # what "on one core" means when the core is shared: calls per CPU-second used
+        "setups_per_cpu_second": round(connected / cpu_s, 1) if cpu_s > 0 else None,
+        "server_cpu_ms_per_call_by_thread": by_thread,
+        "cc_commands_per_commit": round(
+            (_m(after, "cc_commands", "b2bua") - _m(before, "cc_commands", "b2bua"))
+            / groups, 2) if groups else None,
         "server_cpu_share": round(cpu_s / elapsed, 2),
         "sipp": _sipp_failed(r.workdir, "setup"),
         "sip_503_loop_lag": _m(after, "overload_503", "sip") - _m(before, "overload_503", "sip"),

@@ -4,7 +4,10 @@ Every command runs under one lock, in one database transaction: the engine decid
 events are appended to the event log and the interaction rows updated, the transaction
 commits (the store then publishes the events), and only then are the decisions handed to
 call control. A ``CoreError`` rolls the transaction back; the engine guarantees its own
-state is unchanged when it raises one.
+state is unchanged when it raises one. Several commands can share one transaction and one
+commit (:meth:`ContactCenter.group`, used by the B2BUA's command thread under load): each
+then runs in a SAVEPOINT, and nothing is published or handed over before the commit
+(transactions.py).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -28,11 +31,13 @@ from zvans.core.clock import Clock, SystemClock
 from zvans.core.errors import CoreError
 from zvans.core.events import DomainEvent, EventType
 from zvans.errors import InvalidInput, NotFound, ZvansError
-from zvans.runtime import callbacks
+from zvans.runtime import call_rows, callbacks
 from zvans.runtime.call_control import CallControl, NullCallControl
+from zvans.runtime.call_rows import CallRow
 from zvans.runtime.loader import org_holidays, queue_config
 from zvans.runtime.today import TodayStats
-from zvans.store.db import append_event
+from zvans.runtime.transactions import Transactions
+from zvans.store.db import append_event, append_events
 from zvans.store.models import (
     AgentProfile,
     Customer,
@@ -106,6 +111,7 @@ class ContactCenter:
         )
         self._orgs: dict[int, _Org] = {}
         self._lock = threading.RLock()
+        self._txs = Transactions(z.sessions, self._lock)
         self._tick_task: asyncio.Task[None] | None = None
         self._pin_failures: dict[int, int] = {}
 
@@ -123,7 +129,7 @@ class ContactCenter:
         self._orgs[org_id] = state
         self._configure(session, state)
         state.today.load(session, org_id, self.clock.now())
-        with self.z.sessions.begin() as restore_session:
+        with self._tx() as restore_session:
             restored = callbacks.restore(restore_session, org_id, engine, self.clock.now())
         if restored:
             log.info("organisation %s: %d pending callbacks back in line", org_id, restored)
@@ -185,32 +191,50 @@ class ContactCenter:
 
     # --- the one place commands run -----------------------------------------------------
 
+    def _tx(self) -> contextlib.AbstractContextManager[Session]:
+        """Every command's transaction (its own, or a SAVEPOINT in a group's): never open
+        ``z.sessions.begin()`` in a command, it would wait for the group's write lock."""
+        return self._txs.tx()
+
+    def group(self, commands: Sequence[Callable[[], Any]]) -> list[tuple[bool, Any]]:
+        """Run commands (closures calling this object's methods) in one transaction with
+        one commit; per command ``(True, result)`` or ``(False, exception)``, returned
+        after the commit and after every decision was handed to call control."""
+        return self._txs.group(commands)
+
     def _commit(self, org_id: int, step: Callable[[Session, _Org], Outcome]) -> Outcome:
-        with self._lock:
-            with self.z.sessions.begin() as session:
-                state = self._org(session, org_id)
-                try:
-                    outcome = step(session, state)
-                except CoreError as exc:
-                    raise ZvansError(exc.message, code=exc.code, **exc.details) from None
-                self._persist(session, state, outcome.events)
-            for event in outcome.events:
-                state.today.apply(event)
-            for decision in outcome.decisions:
-                try:
-                    self.call_control.execute(org_id, decision)
-                except Exception:  # call control must never break the ACD
-                    log.exception("call control failed on %r", decision)
-            return outcome
+        with self._tx() as session:
+            state = self._org(session, org_id)
+            try:
+                outcome = step(session, state)
+            except CoreError as exc:
+                raise ZvansError(exc.message, code=exc.code, **exc.details) from None
+            self._persist(session, state, outcome.events)
+            self._txs.after_commit(lambda: self._hand_over(org_id, state, outcome))
+        return outcome
+
+    def _hand_over(self, org_id: int, state: _Org, outcome: Outcome) -> None:
+        """After the commit: today's counters, then the decisions to call control."""
+        for event in outcome.events:
+            state.today.apply(event)
+        for decision in outcome.decisions:
+            try:
+                self.call_control.execute(org_id, decision)
+            except Exception:  # call control must never break the ACD
+                log.exception("call control failed on %r", decision)
 
     def _persist(self, session: Session, state: _Org, events: list[DomainEvent]) -> None:
+        rows: list[dict[str, Any]] = []
+        orm_ids = {ev.call_id for ev in events if _needs_callbacks(ev)}
         for ev in events:
             data = dict(ev.data)
-            row = session.get(Interaction, ev.call_id) if ev.call_id is not None else None
+            row = call_rows.find(session, ev.call_id, orm=ev.call_id in orm_ids) \
+                if ev.call_id is not None else None
             at = _ts(ev.at)
             if row is not None:
                 self._update_interaction(session, state, row, ev, at, data)
-                if ev.type in CALLBACK_EVENTS:
+                if _needs_callbacks(ev):
+                    assert isinstance(row, Interaction)
                     session.flush()
                     callbacks.record(session, state.id, ev, row)
             if ev.type is E.COMPLETED and ev.agent_id is not None:
@@ -219,13 +243,15 @@ class ContactCenter:
                 ended = state.talk_ended.pop(ev.agent_id, None)
                 if ended is not None:
                     data["wrapup_s"] = max(0.0, ev.at - ended)
-            append_event(
-                session, state.id, ev.type.value, interaction_id=ev.call_id,
-                queue_id=ev.queue_id, agent_id=ev.agent_id, data=_json_safe(data), at=at,
-            )
+            rows.append({"org_id": state.id, "type": ev.type.value,
+                         "interaction_id": ev.call_id, "queue_id": ev.queue_id,
+                         "agent_id": ev.agent_id, "data": _json_safe(data), "at": at})
+        call_rows.write_all(session)
+        append_events(session, rows)
 
     def _update_interaction(
-        self, session: Session, state: _Org, row: Interaction, ev: DomainEvent, at: datetime,
+        self, session: Session, state: _Org, row: Interaction | CallRow, ev: DomainEvent,
+        at: datetime,
         data: dict[str, object],
     ) -> None:
         t = ev.type
@@ -239,7 +265,7 @@ class ContactCenter:
             if "wait_s" not in data and row.enqueued_at is not None:
                 data["wait_s"] = (at - row.enqueued_at).total_seconds()
             resolution = "called_back" if data.get("callback") else "client_called_back"
-            self._resolve_unanswered(session, state.id, row, resolution)
+            call_rows.resolve_unanswered(session, state.id, row, resolution)
         elif t is E.ABANDONED:
             row.ended_at = at
             row.outcome = "abandoned"
@@ -262,23 +288,6 @@ class ContactCenter:
             row.outcome = "callback"
         elif t is E.OUT_OF_HOURS:
             row.outcome = "out_of_hours"
-
-    def _resolve_unanswered(
-        self, session: Session, org_id: int, row: Interaction, state: str
-    ) -> None:
-        if not row.caller or row.simulated:
-            return
-        open_rows = session.scalars(
-            select(UnansweredEntry).where(
-                UnansweredEntry.org_id == org_id,
-                UnansweredEntry.caller == row.caller,
-                UnansweredEntry.resolved_at.is_(None),
-            )
-        )
-        for entry in open_rows:
-            entry.resolved_at = row.answered_at
-            entry.callback_state = state
-            entry.resolved_by_interaction_id = row.id
 
     # --- agent commands -----------------------------------------------------------------
 
@@ -377,20 +386,25 @@ class ContactCenter:
         created: list[int] = []
 
         def step(session: Session, state: _Org) -> Outcome:
-            queue = session.get(Queue, queue_id)
-            if queue is None or queue.org_id != org_id:
-                raise NotFound(f"No queue {queue_id}.", code="no-such-queue", queue_id=queue_id)
+            if queue_id not in state.queue_names:  # else: known, of this organisation
+                queue = session.get(Queue, queue_id)
+                if queue is None or queue.org_id != org_id:
+                    raise NotFound(f"No queue {queue_id}.", code="no-such-queue",
+                                   queue_id=queue_id)
             if interaction_id is not None:
                 row = session.get(Interaction, interaction_id)
                 if row is None or row.org_id != org_id:
                     raise NotFound("No such call.", code="no-such-call")
                 row.queue_id = queue_id
                 row.ivr_topic = ivr_topic or row.ivr_topic
-            else:
-                row = self.new_interaction(session, org_id, caller, did=did, queue_id=queue_id,
-                                           ivr_topic=ivr_topic, simulated=simulated)
-            created.append(row.id)
-            return state.engine.call_arrived(row.id, queue_id, caller,
+                created.append(row.id)
+            else:  # the hot path: no ORM object (call_rows.py)
+                created.append(call_rows.insert_call(
+                    session, org_id=org_id, caller=caller, did=did, queue_id=queue_id,
+                    ivr_topic=ivr_topic, simulated=simulated,
+                    started_at=_ts(self.clock.now())).id)
+            new_id = created[-1]
+            return state.engine.call_arrived(new_id, queue_id, caller,
                                              priority_bonus_s=priority_bonus_s,
                                              simulated=simulated)
 
@@ -400,8 +414,20 @@ class ContactCenter:
     def _call_cmd(self, org_id: int, fn: Callable[[Engine], Outcome]) -> Outcome:
         return self._commit(org_id, lambda _s, state: fn(state.engine))
 
-    def offer_answered(self, org_id: int, user_id: int, interaction_id: int) -> None:
-        self._call_cmd(org_id, lambda e: e.offer_answered(user_id, interaction_id))
+    def offer_answered(self, org_id: int, user_id: int, interaction_id: int, *,
+                       recording_ref: str | None = None) -> None:
+        """The agent took the call; ``recording_ref``: where it is being recorded (saved in
+        the same transaction, one commit per call less than :meth:`recording_started`)."""
+        if recording_ref is None:
+            self._call_cmd(org_id, lambda e: e.offer_answered(user_id, interaction_id))
+            return
+
+        def step(session: Session, state: _Org) -> Outcome:
+            outcome = state.engine.offer_answered(user_id, interaction_id)
+            call_rows.set_recording(session, org_id, interaction_id, recording_ref)
+            return outcome
+
+        self._commit(org_id, step)
 
     def offer_rejected(self, org_id: int, user_id: int, interaction_id: int) -> None:
         self._call_cmd(org_id, lambda e: e.offer_rejected(user_id, interaction_id))
@@ -424,7 +450,7 @@ class ContactCenter:
     def voicemail_started(self, org_id: int, interaction_id: int, ref: str) -> int:
         """A voice message is being recorded to ``ref``: register it now, so a crash during
         or after recording still leaves it in the unanswered register. Returns the entry id."""
-        with self._lock, self.z.sessions.begin() as session:
+        with self._tx() as session:
             row = self._interaction(session, org_id, interaction_id)
             entry = UnansweredEntry(
                 org_id=org_id, created_at=_ts(self.clock.now()), queue_id=row.queue_id,
@@ -434,6 +460,11 @@ class ContactCenter:
             session.add(entry)
             session.flush()
             return entry.id
+
+    def recording_started(self, org_id: int, interaction_id: int, ref: str) -> None:
+        """The call (or voice message) is being recorded to ``ref`` (under data_dir)."""
+        with self._tx() as session:
+            self._interaction(session, org_id, interaction_id).recording_ref = ref
 
     def voicemail_left(self, org_id: int, interaction_id: int, duration_s: float = 0.0) -> None:
         def step(session: Session, state: _Org) -> Outcome:
@@ -451,7 +482,7 @@ class ContactCenter:
 
     def voicemail_listened(self, org_id: int, entry_id: int, user_id: int) -> None:
         """An agent played a voice message (counted in the yearly summary, seed 000)."""
-        with self._lock, self.z.sessions.begin() as session:
+        with self._tx() as session:
             entry = session.get(UnansweredEntry, entry_id)
             if entry is None or entry.org_id != org_id or entry.reason != "voicemail":
                 raise NotFound("No such voice message.", code="no-such-voicemail")
@@ -473,7 +504,7 @@ class ContactCenter:
             raise InvalidInput("pin", "A PIN is 4 to 12 digits.", code="bad-pin-format")
         from zvans.security.passwords import verify_password
 
-        with self._lock, self.z.sessions.begin() as session:
+        with self._tx() as session:
             row = self._interaction(session, org_id, interaction_id)
             now = _ts(self.clock.now())
             failed = self._pin_failures.get(interaction_id, 0)
@@ -499,7 +530,7 @@ class ContactCenter:
         """A post-call rating (1..scale) given by the caller (seed 000: 4.6 of 5)."""
         if not isinstance(rating, int) or not 1 <= rating <= scale:
             raise InvalidInput("rating", f"A rating is a whole number from 1 to {scale}.")
-        with self._lock, self.z.sessions.begin() as session:
+        with self._tx() as session:
             row = self._interaction(session, org_id, interaction_id)
             row.rating = rating
             append_event(session, org_id, E.RATED.value, interaction_id=row.id,
@@ -518,7 +549,7 @@ class ContactCenter:
         etype = next((t for t in self.NOTE_TYPES if t.value == type_), None)
         if etype is None:
             raise InvalidInput("type", f"{type_!r} cannot be noted.", code="bad-event-type")
-        with self._lock, self.z.sessions.begin() as session:
+        with self._tx() as session:
             row = self._interaction(session, org_id, interaction_id)
             append_event(session, org_id, etype.value, interaction_id=row.id,
                          queue_id=row.queue_id, agent_id=agent_id,
@@ -577,21 +608,21 @@ class ContactCenter:
     # --- IVR (before the ACD knows the call) ---------------------------------------------
 
     def ivr_entered(self, org_id: int, caller: str, did: str, *, simulated: bool = False) -> int:
-        with self._lock, self.z.sessions.begin() as session:
+        with self._tx() as session:
             row = self.new_interaction(session, org_id, caller, did=did, simulated=simulated)
             append_event(session, org_id, E.IVR_ENTERED.value, interaction_id=row.id,
                          data={"caller": caller, "did": did}, at=row.started_at)
             return row.id
 
     def ivr_choice(self, org_id: int, interaction_id: int, choice: str, topic: str = "") -> None:
-        with self._lock, self.z.sessions.begin() as session:
+        with self._tx() as session:
             row = self._interaction(session, org_id, interaction_id)
             row.ivr_topic = topic or choice
             append_event(session, org_id, E.IVR_CHOICE.value, interaction_id=row.id,
                          data={"choice": choice, "topic": topic}, at=_ts(self.clock.now()))
 
     def ivr_abandoned(self, org_id: int, interaction_id: int) -> None:
-        with self._lock, self.z.sessions.begin() as session:
+        with self._tx() as session:
             row = self._interaction(session, org_id, interaction_id)
             now = _ts(self.clock.now())
             row.ended_at = now
@@ -700,6 +731,12 @@ class ContactCenter:
                     "external_calls": len(snap_a.external_calls),
                 })
         return {"at": _ts(self.clock.now()).isoformat(), "queues": queues, "agents": agents}
+
+
+def _needs_callbacks(ev: DomainEvent) -> bool:
+    """Only these events touch callback tasks (an answer only when it was a callback's)."""
+    return ev.type in CALLBACK_EVENTS and (ev.type is not E.ANSWERED
+                                           or bool(ev.data.get("callback")))
 
 
 def _has_queue(engine: Engine, queue_id: int) -> bool:

@@ -9,8 +9,11 @@ RTP legs are bridged packet for packet (nothing decoded) and, if the queue recor
 into a stereo WAV. A BYE on either side ends both.
 
 Threading: ContactCenter commands write to the database, so they run on one worker thread
-(one FIFO executor: the commands of a call keep their order). The ACD's decisions come back
-through :meth:`B2bua.execute` from any thread and are handed to the event loop.
+(one FIFO executor: the commands of a call keep their order). The thread takes every
+command waiting at once and runs them as one group commit (runtime/group_executor.py: one
+transaction, one commit, each command in its own SAVEPOINT); callers learn their result only
+after the commit. The ACD's decisions come back through :meth:`B2bua.execute` from any
+thread and are handed to the event loop.
 """
 
 from __future__ import annotations
@@ -18,12 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import logging
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +43,7 @@ from zvans.core.acd import (
 )
 from zvans.errors import ZvansError
 from zvans.runtime import CallControl, ContactCenter
+from zvans.runtime.group_executor import GroupExecutor
 from zvans.telephony.busy import AgentBusy
 from zvans.telephony.directory import Directory, QueueInfo
 from zvans.telephony.ivr import IvrDefinition, IvrRunner
@@ -173,8 +177,7 @@ class B2bua:
         self.fallback: CallControl | None = None
         #: issue 7's call features (features.CallFeatures), set by start_telephony
         self.features: Any = None
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="zvans-cc",
-                                            initializer=self._note_thread)
+        self._executor = GroupExecutor(cc, name="zvans-cc", initializer=self._note_thread)
         self._cc_thread = -1
         #: ContactCenter commands submitted and not finished (the database's backlog)
         self.pending_commands = 0
@@ -258,6 +261,14 @@ class B2bua:
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(fn, *args)
 
+    async def _look_up(self, kind: str, fn: Callable[[Any], T], key: Any) -> T:
+        """A directory row: from its cache on the loop, else from the database on a thread
+        (a thread hop costs more CPU than the cached lookup itself)."""
+        hit = self.directory.cached(kind, key)
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
+        return await asyncio.to_thread(fn, key)
+
     # --- call control (the ACD's decisions) -------------------------------------------------
     def execute(self, org_id: int, decision: Decision) -> None:
         loop = self._loop
@@ -314,7 +325,7 @@ class B2bua:
             self.stats["backlog_503"] += 1
             sip.reject(503, headers=[("Retry-After", "5")])
             return
-        route = await self._db(self.directory.route, sip.number)
+        route = await self._look_up("route", self.directory.route, sip.number)
         if route is None and sip.authenticated_user and self.controls is not None:
             await self.controls.phone.on_invite(sip)  # a consultation from an agent's phone
             return
@@ -413,13 +424,17 @@ class B2bua:
         interaction first."""
         self._arriving = call
         try:
-            return self.cc.call_arrived(call.org_id, queue_id, call.caller, did=call.did)
+            iid = self.cc.call_arrived(call.org_id, queue_id, call.caller, did=call.did)
         finally:
             self._arriving = None
+        # in a group commit the decisions are handed over after the commit, when
+        # ``_arriving`` is gone: bind now (the loop only reads ``by_iid``)
+        self._bind(call, iid)
+        return iid
 
     async def _enqueue(self, call: InboundCall, queue_id: int, topic: str,
                        bonus: float = 0.0) -> None:
-        queue = await self._db(self.directory.queue, queue_id)
+        queue = await self._look_up("queue", self.directory.queue, queue_id)
         if queue is None or queue.org_id != call.org_id:
             log.error("call %s: queue %s does not exist", call.iid, queue_id)
             await self._goodbye(call, "en")
@@ -449,7 +464,7 @@ class B2bua:
             await self._goodbye(call, queue.language)
 
     async def _moved(self, call: InboundCall, queue_id: int) -> None:
-        queue = await self._db(self.directory.queue, queue_id)
+        queue = await self._look_up("queue", self.directory.queue, queue_id)
         if queue is not None:
             call.queue = queue
             if call.audio is not None:
@@ -609,7 +624,7 @@ class B2bua:
         offer = AgentOffer(ring.agent_id, call)
         call.offer = offer
         self.stats["rings"] += 1
-        agent = await self._db(self.directory.agent, ring.agent_id)
+        agent = await self._look_up("agent", self.directory.agent, ring.agent_id)
         queue = call.queue
         targets = self._targets(agent) if agent is not None else []
         if not targets:
@@ -745,7 +760,11 @@ class B2bua:
             await _quiet(fork.hangup())
             self.media.close(leg)
             return
-        ok = await self._do(self.cc.offer_answered, call.org_id, offer.agent_id, call.iid)
+        path = self._recording_path(call) \
+            if call.queue is not None and call.queue.record_calls else None
+        ok = await self._do(functools.partial(
+            self.cc.offer_answered, recording_ref=str(path.relative_to(self.config.data_dir))
+            if path is not None else None), call.org_id, offer.agent_id, call.iid)
         if not ok and call.phase is Phase.QUEUED:
             # the ring timed out in the ACD while the 200 was on its way: too late
             await _quiet(fork.hangup())
@@ -765,11 +784,9 @@ class B2bua:
         if call.audio is not None:
             call.audio.stop()
         call.sent_before_bridge = call.leg.tx_packets
-        if call.queue is not None and call.queue.record_calls:
-            call.recording = self._recording_path(call)
-            call.recorder = self.media.start_recording(call.recording, 2)
-            self.spawn(self._db(self.directory.set_recording, call.iid,
-                                str(call.recording.relative_to(self.config.data_dir))))
+        if path is not None:  # its place is in the database since offer_answered
+            call.recording = path
+            call.recorder = self.media.start_recording(path, 2)
         self.media.bridge(call.leg, leg, call.recorder)
         self.stats["connected"] += 1
         if self.config.keepalive_s > 0:
@@ -830,7 +847,7 @@ class B2bua:
             await self._do(self.cc.caller_abandoned, call.org_id, call.iid)
             return
         duration = self.media.stop_recording(recorder)
-        await self._db(self.directory.set_recording, call.iid,
+        await self._do(self.cc.recording_started, call.org_id, call.iid,
                        str(recorder.path.relative_to(self.config.data_dir)))
         await self._do(self.cc.voicemail_left, call.org_id, call.iid, duration)
         self.stats["voicemails"] += 1

@@ -56,21 +56,30 @@ class IvrRow:
     definition: dict[str, Any]
 
 
+#: how many agents one cache miss loads (a contact center's agents, in one query)
+AGENTS_AT_ONCE = 5000
+
+
 class Directory:
     def __init__(self, z: Zvans, *, ttl: float = 2.0) -> None:
         self.z = z
         self.ttl = ttl
-        self._cache: dict[tuple[str, int], tuple[float, Any]] = {}
+        self._cache: dict[tuple[str, object], tuple[float, Any]] = {}
         self._lock = threading.Lock()
 
-    def _cached(self, kind: str, key: int) -> Any:
+    def cached(self, kind: str, key: object) -> Any:
+        """A fresh cached ``route`` (by number), ``queue`` or ``agent`` (by id), or None:
+        the event loop asks this first and goes to a thread only on a miss."""
+        return self._cached(kind, key)
+
+    def _cached(self, kind: str, key: object) -> Any:
         with self._lock:
             hit = self._cache.get((kind, key))
         if hit is not None and time.monotonic() - hit[0] < self.ttl:
             return hit[1]
         return None
 
-    def _store(self, kind: str, key: int, value: Any) -> Any:
+    def _store(self, kind: str, key: object, value: Any) -> Any:
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
@@ -83,6 +92,11 @@ class Directory:
             return frozenset(session.scalars(select(Did.number)))
 
     def route(self, number: str) -> Route | None:
+        """The route of a dialled number; found ones are cached for ``ttl`` (an unknown
+        number is looked up again on every call, so a new DID works at once)."""
+        hit = self._cached("route", number)
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
         wanted = normalise_number(number) or number
         with self.z.sessions() as session:
             row = session.scalar(select(Did).where(Did.number == number))
@@ -91,7 +105,8 @@ class Directory:
                             if (normalise_number(d.number) or d.number) == wanted), None)
             if row is None:
                 return None
-            return Route(row.org_id, row.number, row.queue_id, row.ivr_id)
+            route = Route(row.org_id, row.number, row.queue_id, row.ivr_id)
+        return self._store("route", number, route)  # type: ignore[no-any-return]
 
     # --- configuration --------------------------------------------------------------------
     def ivr(self, ivr_id: int) -> IvrRow | None:
@@ -114,9 +129,31 @@ class Directory:
         return self._store("queue", queue_id, info)  # type: ignore[no-any-return]
 
     def agent(self, user_id: int) -> AgentInfo | None:
+        """An agent's ringing details. A miss reloads every agent in one query: each call
+        rings a different agent, so single-row caching would miss on almost every call."""
         hit = self._cached("agent", user_id)
         if hit is not None:
             return hit  # type: ignore[no-any-return]
+        with self.z.sessions() as session:
+            rows = session.execute(
+                select(User.id, User.first_name, User.surname, User.username,
+                       AgentProfile.sip_username, AgentProfile.ring_target)
+                .join(AgentProfile, AgentProfile.user_id == User.id)
+                .where(User.deleted_at.is_(None))
+                .limit(AGENTS_AT_ONCE)
+            ).all()
+        found = None
+        for uid, first, last, username, sip_username, ring_target in rows:
+            name = f"{first} {last}".strip() or username
+            info = self._store("agent", uid, AgentInfo(uid, name, sip_username,
+                                                       ring_target or ""))
+            if uid == user_id:
+                found = info
+        if found is None and len(rows) >= AGENTS_AT_ONCE:  # beyond the bulk load
+            return self._agent(user_id)
+        return found
+
+    def _agent(self, user_id: int) -> AgentInfo | None:
         with self.z.sessions() as session:
             found = session.execute(
                 select(User, AgentProfile).join(AgentProfile, AgentProfile.user_id == User.id)

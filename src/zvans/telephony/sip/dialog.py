@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import secrets
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -37,12 +38,36 @@ class DialogId:
     remote_tag: str
 
 
+class _RandomPool:
+    """Cryptographically random bytes from the OS, fetched 4 KiB at a time: one
+    ``getrandom`` syscall per ~250 tags instead of one per tag, Call-ID and branch (about
+    15 per B2BUA call; the syscall cost 10-250 us each on a loaded VM)."""
+
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buf = b""
+        self._pos = 0
+
+    def hex(self, nbytes: int) -> str:
+        with self._lock:
+            if self._pos + nbytes > len(self._buf):
+                self._buf, self._pos = secrets.token_bytes(self.SIZE), 0
+            start = self._pos
+            self._pos += nbytes
+            return self._buf[start:self._pos].hex()
+
+
+random_hex = _RandomPool().hex
+
+
 def new_tag() -> str:
-    return secrets.token_hex(6)
+    return random_hex(6)
 
 
 def new_call_id(host: str) -> str:
-    return f"{secrets.token_hex(12)}@{host}"
+    return f"{random_hex(12)}@{host}"
 
 
 class Dialog:

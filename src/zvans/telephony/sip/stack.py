@@ -27,7 +27,6 @@ import asyncio
 import inspect
 import ipaddress
 import logging
-import secrets
 import socket
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
@@ -36,7 +35,7 @@ from typing import Any
 
 from .auth import AuthResult, CredentialLookup, DigestServer, build_authorization, pick_challenge
 from .clock import LoopScheduler, Scheduler, TimerHandle
-from .dialog import Dialog, DialogId, DialogState, new_call_id, new_tag
+from .dialog import Dialog, DialogId, DialogState, new_call_id, new_tag, random_hex
 from .errors import InvalidTransition, SipParseError
 from .message import REASONS, Request, Response, make_response
 from .registrar import Registrar
@@ -892,7 +891,7 @@ class SipStack:
 
     def _add_via(self, request: Request, peer: Peer, branch: str | None) -> None:
         host, port = self.local_address(peer.transport)
-        branch = branch or f"{MAGIC_COOKIE}{secrets.token_hex(10)}"
+        branch = branch or f"{MAGIC_COOKIE}{random_hex(10)}"
         request.headers.remove("Via")
         via = Via(
             transport=peer.transport, host=host, port=port, params={"branch": branch, "rport": None}
@@ -1028,7 +1027,7 @@ class SipStack:
         req.headers.add("From", str(from_addr.with_tag(new_tag())))
         req.headers.add("To", f"<{to_uri or target}>")
         req.headers.add("Call-ID", call_id or new_call_id(host))
-        req.headers.add("CSeq", f"{secrets.randbelow(2**16) + 1} INVITE")
+        req.headers.add("CSeq", f"{int(random_hex(2), 16) + 1} INVITE")
         req.headers.add("Contact", self.contact(peer.transport))
         req.headers.add("Allow", ALLOW)
         for name, value in headers:
