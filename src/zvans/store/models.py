@@ -619,6 +619,9 @@ class ReportUnanswered(Base):
     __table_args__ = (
         Index("ix_report_unanswered_hour", "org_id", "hour"),
         Index("ix_report_unanswered_caller", "org_id", "caller"),
+        # Covers the totals query (per category, a range of hours): no table lookups.
+        Index("ix_report_unanswered_totals", "org_id", "category", "hour", "reached",
+              "prev_at", "next_at", "prev_cat_at", "next_cat_at"),
     )
 
     org_id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -645,10 +648,11 @@ class ReportTopicHour(Base):
     __tablename__ = "report_topic_hour"
 
     org_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The key starts with the queue: an unfiltered report reads only the queue -1 rows.
+    queue_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     hour: Mapped[datetime] = mapped_column(primary_key=True)
     topic_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     agent_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    queue_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     requests: Mapped[int] = mapped_column(Integer, default=0)
     calls: Mapped[int] = mapped_column(Integer, default=0)
     dur_min: Mapped[int | None] = mapped_column(BigInteger)
@@ -663,10 +667,11 @@ class ReportTopicDay(Base):
     __tablename__ = "report_topic_day"
 
     org_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The key starts with the queue: an unfiltered report reads only the queue -1 rows.
+    queue_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     day: Mapped[datetime] = mapped_column(primary_key=True)
     topic_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     agent_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    queue_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     requests: Mapped[int] = mapped_column(Integer, default=0)
     calls: Mapped[int] = mapped_column(Integer, default=0)
     dur_min: Mapped[int | None] = mapped_column(BigInteger)

@@ -5,7 +5,7 @@ until the next ``zvans report-rollup`` (or the runtime's timer) rolls everything
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-24 13:57:42.855921
+Create Date: 2026-11-24 14:06:32.984897
 """
 
 from collections.abc import Sequence
@@ -26,10 +26,10 @@ def upgrade() -> None:
     op.create_table(
         "report_topic_day",
         sa.Column("org_id", sa.Integer(), nullable=False),
+        sa.Column("queue_id", sa.Integer(), nullable=False),
         sa.Column("day", zvans.store.types.UTCDateTime(), nullable=False),
         sa.Column("topic_id", sa.Integer(), nullable=False),
         sa.Column("agent_id", sa.Integer(), nullable=False),
-        sa.Column("queue_id", sa.Integer(), nullable=False),
         sa.Column("requests", sa.Integer(), nullable=False),
         sa.Column("calls", sa.Integer(), nullable=False),
         sa.Column("dur_min", sa.BigInteger(), nullable=True),
@@ -37,16 +37,16 @@ def upgrade() -> None:
         sa.Column("dur_sum", sa.BigInteger(), nullable=False),
         sa.Column("dur_n", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "org_id", "day", "topic_id", "agent_id", "queue_id", name=op.f("pk_report_topic_day")
+            "org_id", "queue_id", "day", "topic_id", "agent_id", name=op.f("pk_report_topic_day")
         ),
     )
     op.create_table(
         "report_topic_hour",
         sa.Column("org_id", sa.Integer(), nullable=False),
+        sa.Column("queue_id", sa.Integer(), nullable=False),
         sa.Column("hour", zvans.store.types.UTCDateTime(), nullable=False),
         sa.Column("topic_id", sa.Integer(), nullable=False),
         sa.Column("agent_id", sa.Integer(), nullable=False),
-        sa.Column("queue_id", sa.Integer(), nullable=False),
         sa.Column("requests", sa.Integer(), nullable=False),
         sa.Column("calls", sa.Integer(), nullable=False),
         sa.Column("dur_min", sa.BigInteger(), nullable=True),
@@ -54,7 +54,7 @@ def upgrade() -> None:
         sa.Column("dur_sum", sa.BigInteger(), nullable=False),
         sa.Column("dur_n", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "org_id", "hour", "topic_id", "agent_id", "queue_id", name=op.f("pk_report_topic_hour")
+            "org_id", "queue_id", "hour", "topic_id", "agent_id", name=op.f("pk_report_topic_hour")
         ),
     )
     op.create_table(
@@ -77,6 +77,20 @@ def upgrade() -> None:
     with op.batch_alter_table("report_unanswered", schema=None) as batch_op:
         batch_op.create_index("ix_report_unanswered_caller", ["org_id", "caller"], unique=False)
         batch_op.create_index("ix_report_unanswered_hour", ["org_id", "hour"], unique=False)
+        batch_op.create_index(
+            "ix_report_unanswered_totals",
+            [
+                "org_id",
+                "category",
+                "hour",
+                "reached",
+                "prev_at",
+                "next_at",
+                "prev_cat_at",
+                "next_cat_at",
+            ],
+            unique=False,
+        )
 
     with op.batch_alter_table("interaction", schema=None) as batch_op:
         batch_op.create_index(
@@ -87,6 +101,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("request_edits_seen", sa.BigInteger(), nullable=False, server_default="0")
         )
+
     op.execute("DELETE FROM report_rollup_state")
 
     with op.batch_alter_table("request", schema=None) as batch_op:
@@ -107,6 +122,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_interaction_org_enqueued")
 
     with op.batch_alter_table("report_unanswered", schema=None) as batch_op:
+        batch_op.drop_index("ix_report_unanswered_totals")
         batch_op.drop_index("ix_report_unanswered_hour")
         batch_op.drop_index("ix_report_unanswered_caller")
 
