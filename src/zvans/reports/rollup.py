@@ -226,6 +226,9 @@ def _roll(session: Session, org_id: int, start: datetime, stop: datetime) -> Non
     roll_unanswered(session, org_id, start, stop)
     roll_topics(session, org_id, start, stop)
     ratings = raw_ratings(session, org_id, start, stop, dims, every)
+    for (h, q, a, c, sc, r), n in list(ratings.items()):  # subtotal rows, as for calls
+        for key in ((h, q, ALL, c, sc, r), (h, ALL, a, c, sc, r)):
+            ratings[key] = ratings.get(key, 0) + n
     if ratings:
         session.execute(insert(ReportRatingHour), [
             {"org_id": org_id, "hour": h, "queue_id": q, "agent_id": a, "channel": c,
@@ -294,23 +297,27 @@ def _filtered(stmt: Any, table: Any, org_id: int, span: tuple[datetime, datetime
     return stmt
 
 
+def _subtotals(stmt: Any, table: Any, dims: Dims, filters: Filters) -> Any:
+    """Read the rows that need no summing over the other dimension: the full queue × agent
+    rows, or the subtotal rows of every queue (per agent) or every agent (per queue)."""
+    need_agent = "agent" in dims or bool(filters.agent_ids)
+    need_queue = "queue" in dims or bool(filters.queue_ids)
+    if need_agent and need_queue:
+        return stmt.where(table.queue_id != ALL, table.agent_id != ALL)
+    if need_agent:
+        return stmt.where(table.queue_id == ALL)
+    return stmt.where(table.agent_id == ALL)
+
+
 def call_facts(session: Session, org_id: int, p: Plan, dims: Dims, filters: Filters
                ) -> dict[tuple[Any, ...], dict[str, int]]:
     out: dict[tuple[Any, ...], dict[str, int]] = {}
-    need_agent = "agent" in dims or bool(filters.agent_ids)
-    need_queue = "queue" in dims or bool(filters.queue_ids)
     for table, span in _spans(p, ReportCallHour, ReportCallDay):
         keys = _dim_cols(table, dims)
         aggs = [(func.max if name in MAX_COLUMNS else func.sum)(
             table.__table__.c[name]) for name in CALL_COLUMNS]
         stmt = select(*keys, *aggs)
-        stmt = _filtered(stmt, table, org_id, span, filters)
-        if need_agent and need_queue:
-            stmt = stmt.where(table.queue_id != ALL, table.agent_id != ALL)
-        elif need_agent:
-            stmt = stmt.where(table.queue_id == ALL)
-        else:
-            stmt = stmt.where(table.agent_id == ALL)
+        stmt = _subtotals(_filtered(stmt, table, org_id, span, filters), table, dims, filters)
         if keys:
             stmt = stmt.group_by(*keys)
         part: dict[tuple[Any, ...], dict[str, int]] = {}
@@ -358,7 +365,7 @@ def ratings(session: Session, org_id: int, p: Plan, dims: Dims, filters: Filters
     for t, span in _spans(p, ReportRatingHour, ReportRatingDay):
         keys = _dim_cols(t, dims)
         stmt = select(*keys, t.channel, t.scale, t.rating, func.sum(t.n))
-        stmt = _filtered(stmt, t, org_id, span, filters)
+        stmt = _subtotals(_filtered(stmt, t, org_id, span, filters), t, dims, filters)
         stmt = stmt.group_by(*keys, t.channel, t.scale, t.rating)
         for row in session.execute(stmt):
             k = _key(row, dims, extra=3)
