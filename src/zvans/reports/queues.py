@@ -18,8 +18,12 @@ from zvans.reports.sql import data_str, not_callback
 from zvans.reports.table import Column, Report, Table, _, ratio, seconds
 from zvans.store.models import Event, Interaction
 
-HISTOGRAM = (("wait_le_5", "<= 5 s"), ("wait_le_15", "<= 15 s"), ("wait_le_30", "<= 30 s"),
-             ("wait_le_60", "<= 60 s"), ("wait_le_120", "<= 120 s"), ("wait_gt_120", "> 120 s"))
+HISTOGRAM = (("wait_le_5", _("Answered after <= 5 s")),
+             ("wait_le_15", _("Answered after <= 15 s")),
+             ("wait_le_30", _("Answered after <= 30 s")),
+             ("wait_le_60", _("Answered after <= 60 s")),
+             ("wait_le_120", _("Answered after <= 120 s")),
+             ("wait_gt_120", _("Answered after > 120 s")))
 
 
 def _queue_figures(v: dict[str, int]) -> dict[str, Any]:
@@ -75,7 +79,7 @@ QUEUE_COLUMNS = [
            _("summed wait of answered calls")),
     Column("avg_wait_s", _("Average wait (answered)"), "seconds",
            _("wait time / answered calls")),
-    *(Column(key, _("Answered after") + " " + label, "int",
+    *(Column(key, label, "int",
              _("answered calls by wait: <= 5, <= 15, <= 30, <= 60, <= 120, > 120 s"),
              key) for key, label in HISTOGRAM),
 ]
