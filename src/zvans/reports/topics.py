@@ -163,6 +163,7 @@ def topics(ctx: Context) -> Report:
                _("summed conversation time / requests with a duration")),
     ]
     rows = _rows(ctx)
+    names = {a: ctx.agent_name(a) if a else "" for _p, _t, a in rows}  # once per agent
     by_topic = {(p, t): acc for (p, t, a), acc in rows.items() if t != ALL and a == ALL}
     t_rows = [{"period": p, "topic_id": cid, "code": codes[cid].code if cid in codes else "",
                "topic": topic_name(cid), **_figures(acc)}
@@ -174,19 +175,18 @@ def topics(ctx: Context) -> Report:
     by_ta = {k: acc for k, acc in rows.items() if k[1] != ALL and k[2] != ALL}
     ta_rows = [{"period": p, "topic_id": cid, "code": codes[cid].code if cid in codes else "",
                 "topic": topic_name(cid), "agent_id": aid or None,
-                "agent": ctx.agent_name(aid) if aid else "", **_figures(acc)}
+                "agent": names[aid], **_figures(acc)}
                for (p, cid, aid), acc in sorted(
                    by_ta.items(), key=lambda kv: (kv[0][0], position.get(kv[0][1], 1e9),
-                                                  ctx.agent_name(kv[0][2])))]
+                                                  names[kv[0][2]]))]
     t2 = Table("by_topic_agent", _("Per topic and agent"),
                [*period_cols, Column("code", _("Code"), "text"),
                 Column("topic", _("Topic"), "text"), Column("agent", _("Agent"), "text"),
                 *figure_cols], ta_rows)
     by_agent = {(p, a): acc for (p, t, a), acc in rows.items() if t == ALL and a != ALL}
-    a_rows = [{"period": p, "agent_id": aid or None,
-               "agent": ctx.agent_name(aid) if aid else "", **_figures(acc)}
+    a_rows = [{"period": p, "agent_id": aid or None, "agent": names[aid], **_figures(acc)}
               for (p, aid), acc in sorted(by_agent.items(),
-                                          key=lambda kv: (kv[0][0], ctx.agent_name(kv[0][1])))]
+                                          key=lambda kv: (kv[0][0], names[kv[0][1]]))]
     everything = _new()
     for (_p, t, a), acc in rows.items():
         if t == ALL and a == ALL:
