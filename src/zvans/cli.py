@@ -422,8 +422,17 @@ def report_cmd(
             params = cli_support.params(session, org_id, date_from, date_to, queue or [],
                                         agent or [], group)
             report = reports.run_report(session, org_id, name, params)
+            from zvans.store.models import Organisation
+
+            org_row = session.get(Organisation, org_id)
+            language = org_row.language if org_row is not None else "en"
     finally:
         z.close()
+    if fmt != "json":  # tables, CSV and XLSX in the organisation's language
+        from zvans.reports.table import localize
+        from zvans.web.i18n import gettext_for
+
+        report = localize(report, gettext_for(language).gettext)
     cli_support.emit(report, fmt, output)
 
 

@@ -3,12 +3,13 @@ printable view and on paper, need no JavaScript, and every text in them is escap
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-from zvans.reports.table import Report, _
+from zvans.reports.table import Report
+from zvans.reports.table import _ as _identity
 
 WIDTH, HEIGHT, PAD_L, PAD_B, PAD_T = 640, 220, 48, 48, 24
 COLOURS = ("#2b6cb0", "#dd6b20", "#38a169", "#805ad5")
@@ -68,9 +69,11 @@ def _num(v: object) -> float:
     return float(v) if isinstance(v, int | float) else 0.0
 
 
-def charts_for(report: Report) -> list[Chart]:
+def charts_for(report: Report, gettext: Callable[[str], str] | None = None) -> list[Chart]:
     """The charts the issue asks for: calls and SL per period, the wait histogram, the
-    pause breakdown; plus answered calls per agent."""
+    pause breakdown; plus answered calls per agent. Words go through ``gettext`` (the
+    request's language)."""
+    _ = gettext or _identity
     out: list[Chart] = []
     if report.name == "queues":
         t = report.tables[0]

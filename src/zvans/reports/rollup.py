@@ -42,6 +42,9 @@ from zvans.store.models import (
     ReportRatingDay,
     ReportRatingHour,
     ReportRollupState,
+    ReportTopicDay,
+    ReportTopicHour,
+    ReportUnanswered,
 )
 from zvans.store.types import UTCDateTime, utcnow
 
@@ -53,7 +56,10 @@ ALL = -1
 DAY = timedelta(days=1)
 #: (hourly table, daily table) pairs; a daily row is the sum of its day's hourly rows.
 PAIRS = ((ReportCallHour, ReportCallDay), (ReportAgentHour, ReportAgentDay),
-         (ReportRatingHour, ReportRatingDay))
+         (ReportRatingHour, ReportRatingDay), (ReportTopicHour, ReportTopicDay))
+#: Columns of the daily tables combined with min() (max() for ``MAX_COLUMNS``, else sum()).
+MIN_COLUMNS = frozenset({"dur_min"})
+DAY_MAX_COLUMNS = MAX_COLUMNS | {"dur_max"}
 
 
 @dataclass
@@ -91,6 +97,7 @@ def catch_up(
                 return CatchUpResult(org_id, 0, None)
             start = floor_hour(first)
     hours = 0
+    first_start = start
     max_chunks = int((target - start) / chunk) + 2 if target > start else 0
     for _ in range(max_chunks):  # bounded: one transaction per chunk
         if start >= target:
@@ -102,7 +109,12 @@ def catch_up(
                 _roll_day(session, org_id, stop - DAY)
             state = session.get(ReportRollupState, org_id, with_for_update=True)
             if state is None:
-                session.add(ReportRollupState(org_id=org_id, done_until=stop, updated_at=now))
+                from zvans.store.models import RequestEdit
+
+                seen = session.execute(select(func.coalesce(func.max(RequestEdit.id), 0))
+                                       .where(RequestEdit.org_id == org_id)).scalar()
+                session.add(ReportRollupState(org_id=org_id, done_until=stop, updated_at=now,
+                                              request_edits_seen=int(seen or 0)))
             elif state.done_until != start:
                 # Another job moved on meanwhile: ours is a duplicate; drop it.
                 session.rollback()
@@ -112,8 +124,33 @@ def catch_up(
                 state.updated_at = now
         hours += int((stop - start) / HOUR)
         start = stop
+    with sessions.begin() as session:
+        _after_edits(session, org_id)
+    with sessions.begin() as session:
+        from zvans.reports.unanswered import REACH_LOOKBACK, refresh_reached
+
+        refresh_reached(session, org_id, first_start - REACH_LOOKBACK)
     with sessions() as session:
         return CatchUpResult(org_id, hours, done_until(session, org_id))
+
+
+def _after_edits(session: Session, org_id: int) -> None:
+    """Roll the topic rows again for the hours a request edit (new since the last run)
+    may have changed, and their days."""
+    from zvans.reports.topics import edited_hours
+    from zvans.reports.topics import roll as roll_topics
+
+    state = session.get(ReportRollupState, org_id, with_for_update=True)
+    if state is None:
+        return
+    hours, newest = edited_hours(session, org_id, state.request_edits_seen,
+                                        state.done_until)
+    for hour in sorted(hours):
+        roll_topics(session, org_id, hour, hour + HOUR)
+    for day in sorted({floor_day(h) for h in hours}):
+        if day + DAY <= state.done_until:
+            _roll_day(session, org_id, day, pairs=((ReportTopicHour, ReportTopicDay),))
+    state.request_edits_seen = newest
 
 
 def catch_up_all(sessions: sessionmaker[Session], *, now: datetime | None = None
@@ -132,6 +169,7 @@ def rebuild(sessions: sessionmaker[Session], org_id: int, *, now: datetime | Non
         for pair in PAIRS:
             for table in pair:
                 session.execute(delete(table).where(table.org_id == org_id))
+        session.execute(delete(ReportUnanswered).where(ReportUnanswered.org_id == org_id))
         session.execute(delete(ReportRollupState).where(ReportRollupState.org_id == org_id))
     return catch_up(sessions, org_id, now=now)
 
@@ -140,17 +178,18 @@ def floor_day(value: datetime) -> datetime:
     return value.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _roll_day(session: Session, org_id: int, day: datetime) -> None:
+def _roll_day(session: Session, org_id: int, day: datetime,
+              pairs: tuple[tuple[Any, Any], ...] = PAIRS) -> None:
     """Sum one complete UTC day of hourly rows into the daily tables (SQL only)."""
-    for hourly, daily in PAIRS:
+    for hourly, daily in pairs:
         h, d = cast(Table, hourly.__table__), cast(Table, daily.__table__)
         session.execute(delete(daily).where(daily.org_id == org_id, daily.day == day))
         keys = [c.name for c in h.primary_key.columns if c.name not in ("org_id", "hour")]
         values = [c.name for c in h.columns if not c.primary_key]
         cols: list[Any] = [h.c.org_id, literal(day, UTCDateTime()).label("day"),
                            *(h.c[k] for k in keys)]
-        cols += [(func.max if v in MAX_COLUMNS else func.sum)(h.c[v]).label(v)
-                 for v in values]
+        cols += [(func.min if v in MIN_COLUMNS else func.max if v in DAY_MAX_COLUMNS
+                  else func.sum)(h.c[v]).label(v) for v in values]
         sel = (select(*cols).where(h.c.org_id == org_id, h.c.hour >= day,
                                    h.c.hour < day + DAY)
                .group_by(h.c.org_id, *(h.c[k] for k in keys)))
@@ -181,7 +220,15 @@ def _roll(session: Session, org_id: int, start: datetime, stop: datetime) -> Non
             {"org_id": org_id, "hour": h, "agent_id": a, "kind": k, "reason": r,
              "ms": time.ms.get((h, a, k, r), 0), "starts": time.starts.get((h, a, k, r), 0)}
             for (h, a, k, r) in time.all_keys()])
+    from zvans.reports.topics import roll as roll_topics
+    from zvans.reports.unanswered import roll as roll_unanswered
+
+    roll_unanswered(session, org_id, start, stop)
+    roll_topics(session, org_id, start, stop)
     ratings = raw_ratings(session, org_id, start, stop, dims, every)
+    for (h, q, a, c, sc, r), n in list(ratings.items()):  # subtotal rows, as for calls
+        for key in ((h, q, ALL, c, sc, r), (h, ALL, a, c, sc, r)):
+            ratings[key] = ratings.get(key, 0) + n
     if ratings:
         session.execute(insert(ReportRatingHour), [
             {"org_id": org_id, "hour": h, "queue_id": q, "agent_id": a, "channel": c,
@@ -250,23 +297,27 @@ def _filtered(stmt: Any, table: Any, org_id: int, span: tuple[datetime, datetime
     return stmt
 
 
+def _subtotals(stmt: Any, table: Any, dims: Dims, filters: Filters) -> Any:
+    """Read the rows that need no summing over the other dimension: the full queue × agent
+    rows, or the subtotal rows of every queue (per agent) or every agent (per queue)."""
+    need_agent = "agent" in dims or bool(filters.agent_ids)
+    need_queue = "queue" in dims or bool(filters.queue_ids)
+    if need_agent and need_queue:
+        return stmt.where(table.queue_id != ALL, table.agent_id != ALL)
+    if need_agent:
+        return stmt.where(table.queue_id == ALL)
+    return stmt.where(table.agent_id == ALL)
+
+
 def call_facts(session: Session, org_id: int, p: Plan, dims: Dims, filters: Filters
                ) -> dict[tuple[Any, ...], dict[str, int]]:
     out: dict[tuple[Any, ...], dict[str, int]] = {}
-    need_agent = "agent" in dims or bool(filters.agent_ids)
-    need_queue = "queue" in dims or bool(filters.queue_ids)
     for table, span in _spans(p, ReportCallHour, ReportCallDay):
         keys = _dim_cols(table, dims)
         aggs = [(func.max if name in MAX_COLUMNS else func.sum)(
             table.__table__.c[name]) for name in CALL_COLUMNS]
         stmt = select(*keys, *aggs)
-        stmt = _filtered(stmt, table, org_id, span, filters)
-        if need_agent and need_queue:
-            stmt = stmt.where(table.queue_id != ALL, table.agent_id != ALL)
-        elif need_agent:
-            stmt = stmt.where(table.queue_id == ALL)
-        else:
-            stmt = stmt.where(table.agent_id == ALL)
+        stmt = _subtotals(_filtered(stmt, table, org_id, span, filters), table, dims, filters)
         if keys:
             stmt = stmt.group_by(*keys)
         part: dict[tuple[Any, ...], dict[str, int]] = {}
@@ -314,7 +365,7 @@ def ratings(session: Session, org_id: int, p: Plan, dims: Dims, filters: Filters
     for t, span in _spans(p, ReportRatingHour, ReportRatingDay):
         keys = _dim_cols(t, dims)
         stmt = select(*keys, t.channel, t.scale, t.rating, func.sum(t.n))
-        stmt = _filtered(stmt, t, org_id, span, filters)
+        stmt = _subtotals(_filtered(stmt, t, org_id, span, filters), t, dims, filters)
         stmt = stmt.group_by(*keys, t.channel, t.scale, t.rating)
         for row in session.execute(stmt):
             k = _key(row, dims, extra=3)

@@ -7,7 +7,8 @@ footnote) and, where it counts calls, the drill-down metric that lists the calls
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 #: Column kinds: text; int (a count); seconds (a duration); ratio (0..1, shown as %);
@@ -68,6 +69,29 @@ class Report:
             if t.key == key:
                 return t
         raise KeyError(key)
+
+
+def localize(report: Report, gettext: Callable[[str], str]) -> Report:
+    """The report with its words in another language, as the web page shows them: titles,
+    column labels, formulas, notes and text cells (row labels such as "Total" or a category;
+    names that are not in the catalogue stay as they are). Numbers are untouched."""
+    def text(row: dict[str, Any] | None, table: Table) -> dict[str, Any] | None:
+        if row is None:
+            return None
+        out = dict(row)
+        for c in table.columns:
+            if c.kind == "text" and isinstance(out.get(c.key), str) and out[c.key]:
+                out[c.key] = gettext(out[c.key])
+        return out
+
+    tables = [Table(t.key, gettext(t.title),
+                    [replace(c, label=gettext(c.label),
+                             formula=gettext(c.formula) if c.formula else "")
+                     for c in t.columns],
+                    [text(r, t) or {} for r in t.rows], text(t.total, t))
+              for t in report.tables]
+    return Report(report.name, gettext(report.title), report.params, tables,
+                  [gettext(n) for n in report.notes])
 
 
 def seconds(ms: int | float | None) -> float | None:

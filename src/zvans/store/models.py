@@ -249,6 +249,8 @@ class Interaction(Base):
         Index("ix_interaction_org_started", "org_id", "started_at"),
         Index("ix_interaction_org_caller", "org_id", "caller"),
         Index("ix_interaction_org_callee", "org_id", "callee"),
+        # The live report's "waiting now" reads the calls enqueued in the last 24 hours.
+        Index("ix_interaction_org_enqueued", "org_id", "enqueued_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -278,7 +280,11 @@ class Request(Base):
     """The ticket an agent registers during or after a call (seed 001's "pieteikums")."""
 
     __tablename__ = "request"
-    __table_args__ = (Index("ix_request_org_created", "org_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_request_org_created", "org_id", "created_at"),
+        # The topics report finds the other requests of a call (its first one counts it).
+        Index("ix_request_interaction", "interaction_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
@@ -602,6 +608,78 @@ class ReportRatingDay(Base):
     n: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class ReportUnanswered(Base):
+    """One row per unanswered incoming call (``zvans.reports.unanswered``): its first
+    out-of-hours / IVR-abandoned / abandoned event, category, caller and whether the caller
+    was reached later. ``prev_*`` / ``next_*`` are the times of the same caller's previous /
+    next unanswered call (any category, and the same category), so distinct callers over a
+    range are a plain count of the rows whose previous call lies before the range."""
+
+    __tablename__ = "report_unanswered"
+    __table_args__ = (
+        Index("ix_report_unanswered_hour", "org_id", "hour"),
+        Index("ix_report_unanswered_caller", "org_id", "caller"),
+        # Covers the totals query (per category, a range of hours): no table lookups.
+        Index("ix_report_unanswered_totals", "org_id", "category", "hour", "reached",
+              "prev_at", "next_at", "prev_cat_at", "next_cat_at"),
+    )
+
+    org_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    interaction_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hour: Mapped[datetime]
+    at: Mapped[datetime]
+    started_at: Mapped[datetime]
+    category: Mapped[str] = mapped_column(String(24))
+    queue_id: Mapped[int] = mapped_column(Integer, default=0)
+    caller: Mapped[str] = mapped_column(String(64), default="")
+    reached: Mapped[bool] = mapped_column(Boolean, default=False)
+    prev_at: Mapped[datetime | None]
+    next_at: Mapped[datetime | None]
+    prev_cat_at: Mapped[datetime | None]
+    next_cat_at: Mapped[datetime | None]
+
+
+class ReportTopicHour(Base):
+    """Per-hour requests by topic, agent and queue (``zvans.reports.topics``); -1 in
+    ``topic_id`` / ``agent_id`` / ``queue_id`` = all of them (a subtotal row; topic -1
+    counts every request once, with or without a topic). ``calls`` counts the calls whose
+    first request of that key lies in the hour, so it adds up over hours. Durations in s."""
+
+    __tablename__ = "report_topic_hour"
+
+    org_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The key starts with the queue: an unfiltered report reads only the queue -1 rows.
+    queue_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    topic_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    dur_min: Mapped[int | None] = mapped_column(BigInteger)
+    dur_max: Mapped[int | None] = mapped_column(BigInteger)
+    dur_sum: Mapped[int] = mapped_column(BigInteger, default=0)
+    dur_n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReportTopicDay(Base):
+    """``report_topic_hour`` summed per UTC day."""
+
+    __tablename__ = "report_topic_day"
+
+    org_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The key starts with the queue: an unfiltered report reads only the queue -1 rows.
+    queue_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[datetime] = mapped_column(primary_key=True)
+    topic_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    dur_min: Mapped[int | None] = mapped_column(BigInteger)
+    dur_max: Mapped[int | None] = mapped_column(BigInteger)
+    dur_sum: Mapped[int] = mapped_column(BigInteger, default=0)
+    dur_n: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class ReportRollupState(Base):
     """How far the rollups are complete: every hour before ``done_until`` is rolled up."""
 
@@ -610,3 +688,5 @@ class ReportRollupState(Base):
     org_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     done_until: Mapped[datetime]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Request edits (``request_edit.id``) already re-rolled into the topic rollups.
+    request_edits_seen: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -21,6 +21,7 @@ from zvans.app import Zvans
 from zvans.errors import Forbidden, InvalidInput
 from zvans.reports import ReportParams
 from zvans.reports.export import XLSX_FORMATS
+from zvans.store.models import Organisation
 
 DAY = date(2026, 1, 14)
 
@@ -171,6 +172,16 @@ def test_cli_report_formats_and_mistakes(zv: Zvans, gold: Golden, tmp_path: Path
     assert ws.cell(row=1, column=1).value == "Queue"
     table = zvans_cli(tmp_path, url, *base)
     assert "Sales" in table.stdout and "60.0 %" in table.stdout
+    # Tables, CSV and XLSX speak the organisation's language; JSON stays as computed.
+    with zv.sessions.begin() as s:
+        org = s.get(Organisation, gold.org_id)
+        assert org is not None
+        org.language = "lv"
+    r = zvans_cli(tmp_path, url, *base, "--format", "csv")
+    assert r.stdout.splitlines()[0].startswith("Rinda,Piedāvāti,Atbildēti,Pamesti,")
+    assert r.stdout.splitlines()[-1].startswith("Kopā,13,")
+    r = zvans_cli(tmp_path, url, *base, "--format", "json")
+    assert json.loads(r.stdout)["tables"][0]["columns"][0]["label"] == "Queue"
     for args, message in [
         (["report", "nosuch", "--org", "gold"], "no report 'nosuch'"),
         ([*base, "--queue", "Nowhere"], "no queue 'Nowhere'"),

@@ -116,3 +116,34 @@ def test_report_pages_in_the_users_language(web: Web, language: str) -> None:  #
     assert drill.status_code == 200
     assert ("<h1>Zvani, kas veido šo skaitli</h1>" if lv
             else "<h1>Calls behind the number</h1>") in drill.text
+
+
+@pytest.mark.parametrize("language", ["lv", "en"])
+def test_exports_and_charts_in_the_users_language(web: Web, language: str) -> None:  # noqa: F811
+    """CSV and XLSX headers, text cells and the SVG charts follow the user's language; the
+    JSON export stays as computed (English labels, stable for programs)."""
+    import io
+
+    from openpyxl import load_workbook
+
+    _set_language(web, "supervisor", language)
+    client, _token = signed_in(web, "supervisor")
+    lv = language == "lv"
+    csv = client.get("/reports/queues/export.csv")
+    assert csv.status_code == 200
+    header = csv.text.lstrip("\ufeff").splitlines()[0]
+    words = (["Rinda", "Piedāvāti", "Pamesti", "Atbildēti pēc <= 5 s"] if lv else
+             ["Queue", "Offered", "Abandoned", "Answered after <= 5 s"])
+    for word in words:
+        assert word in header.split(","), word
+    assert csv.text.rstrip().splitlines()[-1].startswith("Kopā," if lv else "Total,")
+    xlsx = client.get("/reports/queues/export.xlsx")
+    ws = load_workbook(io.BytesIO(xlsx.content)).worksheets[0]
+    assert ws.cell(row=1, column=2).value == ("Piedāvāti" if lv else "Offered")
+    assert client.get("/reports/queues/export.json").json()["tables"][0]["columns"][1][
+        "label"] == "Offered"
+    page = client.get("/reports/queues?group=day")
+    svg = page.text[page.text.index("<svg"):]
+    assert ("Atbildēto zvanu gaidīšana" if lv else "Wait of answered calls") in svg
+    if lv:
+        assert "Wait of answered calls" not in svg

@@ -18,9 +18,10 @@ from zvans.errors import InvalidInput, NotFound
 from zvans.reports.charts import charts_for
 from zvans.reports.export import format_value
 from zvans.reports.params import GROUPS, parse_date
+from zvans.reports.table import localize
 from zvans.store.models import Organisation
 from zvans.web.deps import SessionUser, db_session, require_role
-from zvans.web.render import render
+from zvans.web.render import render, translator
 
 router = APIRouter(include_in_schema=False)
 ANY_ROLE = require_role("agent", "supervisor", "admin")
@@ -104,7 +105,8 @@ def report_page(name: str, request: Request, user: SessionUser = Depends(ANY_ROL
     return render(request, template, {
         "active": "reports", "report": report, "name": name, "title": TITLES[name],
         "params": params, "query": query, "footnotes": footnotes, "note_of": seen,
-        "charts": charts_for(report), "fmt": format_value, "groups": GROUPS,
+        "charts": charts_for(report, translator(request)), "fmt": format_value,
+        "groups": GROUPS,
         "queues": [{"id": q.id, "name": q.name} for q in ctx.queues.values()],
         "agents": [{"id": a.id, "name": a.display_name} for a in ctx.agents.values()
                    if a.role in ("agent", "supervisor")] if _only(user) is None else [],
@@ -140,6 +142,8 @@ def report_export(name: str, fmt: str, request: Request,
     params = _params(request, session, user)
     report = reports.run_report(session, user.org_id, name, params, only_agent_id=_only(user))
     body: bytes | str
+    if fmt in ("csv", "xlsx"):  # for people: in their language (JSON stays as computed)
+        report = localize(report, translator(request))
     if fmt == "csv":
         body = "\ufeff" + reports.to_csv(report)
     elif fmt == "xlsx":
