@@ -85,8 +85,11 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Web port", min=1, max=65535)] = None,
     sip_port: Annotated[int | None, typer.Option(help="SIP port", min=0, max=65535)] = None,
     demo_traffic: Annotated[bool, typer.Option(help="Feed simulated callers")] = False,
+    media_workers: Annotated[int | None, typer.Option(
+        help="Processes relaying and recording bridged calls (0: in the main process)",
+        min=0, max=32)] = None,
 ) -> None:
-    """Run Zvans: web, ACD and SIP in one process."""
+    """Run Zvans: web, ACD and SIP in one process (plus media workers if asked)."""
     from zvans import server
     from zvans.telephony import service as telephony
 
@@ -94,6 +97,8 @@ def serve(
     overrides: dict[str, Any] = {}
     if sip_port is not None:
         overrides["sip_port"] = sip_port
+    if media_workers is not None:
+        overrides["media_workers"] = media_workers
     settings = load_settings(**overrides)
     z = build(settings)
     z.services["demo_traffic"] = demo_traffic

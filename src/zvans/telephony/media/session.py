@@ -176,6 +176,8 @@ class MediaEngine:
         self.recording_errors = 0
         self.mixers: set[Mixer] = set()
         self._playback_clip_cache: dict[str, AudioClip] = {}
+        #: called with the legs whose media was lost (a media worker died; see workers.py)
+        self.on_lost: Callable[[list[MediaLeg]], None] | None = None
 
     # -- legs ----------------------------------------------------------------------------
     async def allocate_leg(self) -> MediaLeg:
@@ -488,6 +490,10 @@ class MediaEngine:
                 log.error("recording %s failed: %s", recorder.path, exc)
                 self.recorders.discard(recorder)
                 recorder.abort()
+
+    def sync(self) -> None:
+        """Bring the legs' counters up to date (they always are in process; media workers
+        report theirs every second, see workers.py)."""
 
     def counters(self) -> dict[str, Any]:
         totals = dict(self._closed_totals)

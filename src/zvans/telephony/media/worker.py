@@ -1,0 +1,267 @@
+"""A media worker process: relays and records the bridged pairs the B2BUA hands it.
+
+Started by :class:`zvans.telephony.media.workers.WorkerPool` as
+``python -m zvans.telephony.media.worker --fd N`` with one end of a ``SOCK_SEQPACKET``
+socket pair. Messages (JSON, descriptors as SCM_RIGHTS, see :mod:`.handoff`):
+
+B2BUA → worker
+  ``{"op": "take", "pair": n, "legs": [a, b], "rec": state|null, "continuity": bool}``
+  with the two RTP sockets (and the recording's file) attached: relay a ↔ b, record.
+  ``{"op": "give", "pair": n, "req": r}``: stop reading the pair, reply with its state.
+  ``{"op": "stats", "req": r}``: send the stats now, then ``{"reply": r}``.
+  ``{"op": "stop"}``: exit (the B2BUA has taken every pair back first).
+
+worker → B2BUA
+  ``{"reply": r, "legs": [...], "rec": ...}``: answer to ``give``.
+  ``{"ev": "dtmf", "pair": n, "side": 0|1, "digit": "5", "duration_ms": 160}``.
+  ``{"ev": "stats", "pairs": {n: [a, b]}, "cpu": seconds, "pid": p}``: every second, in
+  chunks, so the B2BUA's RTP-timeout watch and counters see the worker's packets.
+  ``{"ev": "rec-error", "pair": n, "error": text}``: writing the recording failed.
+
+The worker exits when the control socket closes (the B2BUA is gone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import resource
+import socket
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import handoff, relay
+from .dtmf import DtmfDigit, DtmfReceiver
+from .recorder import Recorder
+
+log = logging.getLogger("zvans.telephony.media.worker")
+STATS_EVERY = 1.0
+STATS_CHUNK = 40  # pairs per stats message (well under the datagram size limit)
+FLUSH_INTERVAL = 0.5
+FLUSH_TICK = 0.02
+
+
+@dataclass
+class _Pair:
+    id: int
+    legs: list[relay.RtpEndpoint]
+    recorder: Recorder | None = None
+    socks: list[socket.socket] = field(default_factory=list)
+
+
+class _Transport:
+    """What RtpEndpoint needs of a transport: ``sendto`` on a non-blocking socket."""
+
+    __slots__ = ("sock",)
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def sendto(self, data: bytes, addr: Any) -> None:
+        # a full buffer or an ICMP error from a vanished peer: the packet is dropped
+        with contextlib.suppress(OSError):
+            self.sock.sendto(data, addr)
+
+
+def _drain(sock: socket.socket, leg: relay.RtpEndpoint) -> None:
+    """Read what is waiting (bounded, so one busy socket cannot starve the others)."""
+    receive = sock.recvfrom
+    handle = leg.datagram_received
+    for _ in range(32):
+        try:
+            data, addr = receive(2048)
+        except BlockingIOError:
+            return
+        except OSError:
+            continue  # ICMP errors reported on a UDP socket: ignore, as asyncio does
+        handle(data, addr)
+
+
+class Worker:
+    def __init__(self, control: socket.socket) -> None:
+        self.control = control
+        self.pairs: dict[int, _Pair] = {}
+        self.inbox: asyncio.Queue[tuple[dict[str, Any], list[int]] | None] = asyncio.Queue()
+        self.done = asyncio.Event()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.control.setblocking(False)
+        loop.add_reader(self.control.fileno(), self._readable)
+        tasks = [loop.create_task(self._stats_loop()), loop.create_task(self._flush_loop())]
+        try:
+            while True:
+                item = await self.inbox.get()
+                if item is None:
+                    break
+                message, fds = item
+                try:
+                    if not await self._handle(message, fds):
+                        break
+                except Exception:
+                    log.exception("media worker: %s failed", message.get("op"))
+                    for fd in fds:
+                        with contextlib.suppress(OSError):
+                            os.close(fd)
+        finally:
+            loop.remove_reader(self.control.fileno())
+            for task in tasks:
+                task.cancel()
+            for pair in list(self.pairs.values()):
+                self._release(pair)
+            await asyncio.sleep(0)
+
+    def _readable(self) -> None:
+        while True:
+            try:
+                got = handoff.receive(self.control)
+            except BlockingIOError:
+                return
+            except OSError:
+                got = None
+            self.inbox.put_nowait(got)
+            if got is None:
+                asyncio.get_running_loop().remove_reader(self.control.fileno())
+                return
+
+    def _send(self, message: dict[str, Any]) -> None:
+        try:
+            self.control.setblocking(True)
+            handoff.send(self.control, message)
+        except OSError:
+            pass  # the B2BUA is gone: the inbox sees the end of stream
+        finally:
+            self.control.setblocking(False)
+
+    async def _handle(self, message: dict[str, Any], fds: list[int]) -> bool:
+        op = message.get("op")
+        if op == "take":
+            await self._take(message, fds)
+        elif op == "give":
+            pair = self.pairs.pop(message["pair"], None)
+            reply: dict[str, Any] = {"reply": message["req"], "legs": None, "rec": None}
+            if pair is not None:
+                self._release(pair)
+                reply["legs"] = [handoff.export_leg(leg) for leg in pair.legs]
+                if pair.recorder is not None:
+                    reply["rec"] = handoff.export_recorder(pair.recorder)
+            self._send(reply)
+        elif op == "stats":
+            self._send_stats()
+            self._send({"reply": message["req"]})
+        elif op == "stop":
+            return False
+        return True
+
+    async def _take(self, message: dict[str, Any], fds: list[int]) -> None:
+        loop = asyncio.get_running_loop()
+        pair_id = message["pair"]
+        legs = []
+        for side, state in enumerate(message["legs"]):
+            leg = relay.RtpEndpoint(state["port"])
+            handoff.import_leg(leg, state)
+            leg.dtmf = DtmfReceiver(self._dtmf_callback(pair_id, side))
+            legs.append(leg)
+        pair = _Pair(pair_id, legs)
+        if message.get("rec") is not None:
+            pair.recorder = handoff.recorder_from(message["rec"], fds[2], loop.time)
+        relay.connect(legs[0], legs[1], bool(message.get("continuity", True)))
+        if pair.recorder is not None:
+            for channel, leg in enumerate(legs):
+                leg.tap = pair.recorder.feed
+                leg.tap_channel = channel
+        # both legs are wired before either socket is read: a packet waiting in one socket
+        # must find its peer's socket ready to send
+        for leg, fd in zip(legs, fds[:2], strict=True):
+            sock = socket.socket(fileno=fd)
+            sock.setblocking(False)
+            leg.transport = _Transport(sock)  # type: ignore[assignment]
+            pair.socks.append(sock)
+        for leg, sock in zip(legs, pair.socks, strict=True):
+            loop.add_reader(sock.fileno(), _drain, sock, leg)
+        self.pairs[pair_id] = pair
+
+    def _dtmf_callback(self, pair_id: int, side: int) -> Any:
+        def report(digit: DtmfDigit) -> None:
+            self._send({"ev": "dtmf", "pair": pair_id, "side": side, "digit": digit.digit,
+                        "duration_ms": digit.duration_ms})
+        return report
+
+    def _release(self, pair: _Pair) -> None:
+        """Stop reading the pair and close our copies of its descriptors (the B2BUA keeps
+        its own, so the ports stay bound); the recorder is *not* finalised."""
+        loop = asyncio.get_running_loop()
+        for sock in pair.socks:
+            loop.remove_reader(sock.fileno())
+            sock.close()
+        pair.socks.clear()
+        for leg in pair.legs:
+            leg.transport = None
+        if pair.recorder is not None:
+            with contextlib.suppress(OSError):
+                os.close(pair.recorder._fd)
+            pair.recorder.closed = True  # our copy only; the state goes back to the B2BUA
+
+    async def _stats_loop(self) -> None:
+        while True:
+            await asyncio.sleep(STATS_EVERY)
+            self._send_stats()
+
+    def _send_stats(self) -> None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = usage.ru_utime + usage.ru_stime
+        items = list(self.pairs.items())
+        chunks = [items[i:i + STATS_CHUNK] for i in range(0, len(items), STATS_CHUNK)] or [[]]
+        for chunk in chunks:
+            self._send({"ev": "stats", "cpu": cpu, "pid": os.getpid(), "count": len(items),
+                        "pairs": {str(n): [handoff.export_leg(leg) for leg in pair.legs]
+                                  for n, pair in chunk}})
+
+    async def _flush_loop(self) -> None:
+        """Flush every recording once per FLUSH_INTERVAL, a slice per tick (as the engine)."""
+        slices = max(1, round(FLUSH_INTERVAL / FLUSH_TICK))
+        turn = 0
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL / slices)
+            pairs = list(self.pairs.values())[turn::slices]
+            turn = (turn + 1) % slices
+            for pair in pairs:
+                recorder = pair.recorder
+                if recorder is None or recorder.closed:
+                    continue
+                try:
+                    recorder.flush()
+                except OSError as exc:
+                    recorder.abort()
+                    pair.recorder = None
+                    for leg in pair.legs:
+                        leg.tap = None
+                    self._send({"ev": "rec-error", "pair": pair.id, "error": str(exc)})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Zvans media worker (started by zvans serve)")
+    parser.add_argument("--fd", type=int, required=True, help="control socket descriptor")
+    parser.add_argument("--cpu", type=int, default=-1, help="core to pin to (-1: none)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="media-worker %(process)d: %(levelname)s %(message)s")
+    if args.cpu >= 0 and hasattr(os, "sched_setaffinity"):
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, {args.cpu})
+    control = socket.socket(fileno=args.fd)
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(Worker(control).run())
+    else:
+        uvloop.run(Worker(control).run())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
