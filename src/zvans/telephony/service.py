@@ -187,9 +187,11 @@ async def start_telephony(z: Zvans, *, offered: tuple[str, ...] = ("MD5",),
                                          exempt=trusted_sources)
     await stack.start()
     if settings.media_workers:
-        media: MediaEngine = WorkerMediaEngine(
+        workers = WorkerMediaEngine(
             host=settings.sip_host, port_start=settings.rtp_port_min,
             port_end=settings.rtp_port_max, workers=settings.media_workers)
+        workers.start()  # bridged calls are relayed and recorded there (media/workers.py)
+        media: MediaEngine = workers
     else:
         media = MediaEngine(host=settings.sip_host, port_start=settings.rtp_port_min,
                             port_end=settings.rtp_port_max)

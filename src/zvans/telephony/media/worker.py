@@ -18,7 +18,8 @@ worker → B2BUA
   chunks, so the B2BUA's RTP-timeout watch and counters see the worker's packets.
   ``{"ev": "rec-error", "pair": n, "error": text}``: writing the recording failed.
 
-The worker exits when the control socket closes (the B2BUA is gone).
+The worker exits when told to or when the control socket closes (the B2BUA is gone); it
+ignores SIGINT and SIGTERM, which a terminal or a service manager sends to the whole group.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import contextlib
 import logging
 import os
 import resource
+import signal
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -253,6 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.cpu >= 0 and hasattr(os, "sched_setaffinity"):
         with contextlib.suppress(OSError):
             os.sched_setaffinity(0, {args.cpu})
+    # Ctrl+C in a terminal, or a service manager's SIGTERM to the whole group, reaches us
+    # too: the B2BUA takes its calls back and stops us itself; we also exit when it is gone
+    # (end of the control socket)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     control = socket.socket(fileno=args.fd)
     try:
         import uvloop

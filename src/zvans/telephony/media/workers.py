@@ -132,6 +132,10 @@ class WorkerMediaEngine(MediaEngine):
         self.takebacks = 0
 
     # -- workers -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the workers now (otherwise with the first leg); needs the running loop."""
+        self._start_workers(asyncio.get_running_loop())
+
     def _start_workers(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._loop is not None:
             return
