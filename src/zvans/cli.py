@@ -327,12 +327,14 @@ def bench_media(
     record: Annotated[bool, typer.Option(help="Record every call to WAV")] = True,
     moh: Annotated[int, typer.Option(min=0, max=10_000, help="Callers on hold music")] = 0,
     nice: Annotated[int, typer.Option(min=-20, max=19, help="Scheduling priority")] = 0,
+    workers: Annotated[int, typer.Option(min=0, max=32,
+                                         help="Media worker processes (0: in process)")] = 0,
 ) -> None:
     """RTP relay of N recorded bridged calls on loopback; prints JSON."""
     from zvans.telephony.media import bench as media_bench
 
     print_json(media_bench.run(calls=calls, seconds=seconds, record=record, moh=moh,
-                               nice=nice))
+                               nice=nice, workers=workers))
 
 
 @bench_app.command("sip")
@@ -350,12 +352,15 @@ def bench_sip(
                                      min=-1)] = 0,
     nice: Annotated[int, typer.Option(help="nice for server and sipp (negative: root)",
                                       min=-20, max=19)] = 0,
+    media_workers: Annotated[int, typer.Option(
+        help="Media worker processes for the server (then not pinned)", min=0, max=32)] = 0,
 ) -> None:
     """Drive sipp against `zvans serve` (one core): bridged recorded calls; prints JSON."""
     from zvans.bench import sip as sip_bench
 
     print_json(sip_bench.run(calls=calls, rate=rate, hold_s=hold, setup_calls=setup_calls,
-                             setup_rate=setup_rate, cpu=cpu, nice=nice))
+                             setup_rate=setup_rate, cpu=cpu, nice=nice,
+                             media_workers=media_workers))
 
 
 @sip_app.command("registrations")

@@ -1,9 +1,10 @@
 """The same media behaviour in process and with media workers (real UDP on 127.0.0.1).
 
 Every test runs against ``MediaEngine`` (media in this process) and ``WorkerMediaEngine``
-with two worker processes; for the latter the test also checks that the bridged pair really
-was relayed by a worker (not silently kept here). The last tests are about the workers
-only: a worker killed mid-call, and shutdown.
+with two worker processes (on asyncio and on uvloop, which ``zvans serve`` runs); for the
+workers the test also checks that the bridged pair really was relayed by a worker (not
+silently kept here). The last tests are about the workers only: a worker killed mid-call,
+and shutdown.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import uvloop
 
 from tests.integration.media.support import (
     Phone,
@@ -31,12 +33,12 @@ from zvans.telephony.media.mixer import Mixer
 from zvans.telephony.media.session import LegMode, MediaEngine, MediaLeg
 from zvans.telephony.media.workers import WorkerMediaEngine
 
-KINDS = ["in-process", "workers"]
+KINDS = ["in-process", "workers", "workers-uvloop"]
 
 
 def run(kind: str, body: Callable[[MediaEngine], Awaitable[Any]]) -> Any:
     async def main() -> Any:
-        if kind == "workers":
+        if kind.startswith("workers"):
             engine: MediaEngine = WorkerMediaEngine(port_start=43000, port_end=43999, workers=2)
         else:
             engine = MediaEngine(port_start=43000, port_end=43999)
@@ -45,6 +47,8 @@ def run(kind: str, body: Callable[[MediaEngine], Awaitable[Any]]) -> Any:
         finally:
             await engine.aclose()
 
+    if kind.endswith("uvloop"):  # `zvans serve` runs uvloop
+        return uvloop.run(main())
     return asyncio.run(main())
 
 

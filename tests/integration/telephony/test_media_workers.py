@@ -20,6 +20,7 @@ import httpx
 import numpy as np
 import psutil
 import pytest
+import uvloop
 from sqlalchemy import select
 
 from tests.integration.telephony.support import (
@@ -64,7 +65,7 @@ def demo_z(tmp_path: Path) -> Iterator[Zvans]:
 
 @pytest.fixture
 def service(demo_z: Zvans) -> Iterator[Service]:
-    svc = Service(demo_z)
+    svc = Service(demo_z, loop_factory=uvloop.new_event_loop)  # as `zvans serve` runs
     yield svc
     svc.stop()
 
@@ -106,9 +107,12 @@ def test_bridged_recorded_call_is_relayed_by_a_worker(service: Service, tmp_path
     try:
         service.cc.agent_login(org_id(z), user_id(z, "anna.berzina"))
         caller = Sipp("b2bua_caller.xml", IVR, service.port, tmp_path / "caller", pause_ms=1000)
+        wait_until(lambda: service.telephony.b2bua.stats["connected"] >= 1,
+                   "the agent to answer", 60)
         # while the call is bridged, its two legs are in one worker
         wait_until(lambda: sum(w["pairs"] for w in media.workers_info()) == 1,
-                   "the bridged pair in a worker", 30)
+                   f"the bridged pair in a worker ({media.handoffs} hand-offs, "
+                   f"{media.takebacks} take-backs, {media.worker_deaths} deaths)", 10)
         assert caller.wait() == 0, caller.errors()
         iid = only_interaction(z).id
         record = finished(service, iid)

@@ -189,13 +189,18 @@ class MediaEngine:
         local = sdp.LocalMedia(self.advertise, port, self.codecs, self.telephone_event_pt)
         leg = MediaLeg(port, local, self._released)
         try:
-            await loop.create_datagram_endpoint(lambda: leg, sock=sock)
+            await self._open(loop, leg, sock)
         except BaseException:
             sock.close()
             self.ports.release(port)
             raise
         self.legs[leg.id] = leg
         return leg
+
+    async def _open(self, loop: asyncio.AbstractEventLoop, leg: MediaLeg,
+                    sock: socket.socket) -> None:
+        """Start the leg's transport on its bound socket."""
+        await loop.create_datagram_endpoint(lambda: leg, sock=sock)
 
     def _released(self, endpoint: relay.RtpEndpoint) -> None:
         self.ports.release(endpoint.port)

@@ -33,11 +33,13 @@ import resource
 import signal
 import socket
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import handoff, relay
 from .dtmf import DtmfDigit, DtmfReceiver
+from .rawudp import RawDatagramTransport
 from .recorder import Recorder
 
 log = logging.getLogger("zvans.telephony.media.worker")
@@ -52,35 +54,7 @@ class _Pair:
     id: int
     legs: list[relay.RtpEndpoint]
     recorder: Recorder | None = None
-    socks: list[socket.socket] = field(default_factory=list)
-
-
-class _Transport:
-    """What RtpEndpoint needs of a transport: ``sendto`` on a non-blocking socket."""
-
-    __slots__ = ("sock",)
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-
-    def sendto(self, data: bytes, addr: Any) -> None:
-        # a full buffer or an ICMP error from a vanished peer: the packet is dropped
-        with contextlib.suppress(OSError):
-            self.sock.sendto(data, addr)
-
-
-def _drain(sock: socket.socket, leg: relay.RtpEndpoint) -> None:
-    """Read what is waiting (bounded, so one busy socket cannot starve the others)."""
-    receive = sock.recvfrom
-    handle = leg.datagram_received
-    for _ in range(32):
-        try:
-            data, addr = receive(2048)
-        except BlockingIOError:
-            return
-        except OSError:
-            continue  # ICMP errors reported on a UDP socket: ignore, as asyncio does
-        handle(data, addr)
+    transports: list[RawDatagramTransport] = field(default_factory=list)
 
 
 class Worker:
@@ -170,7 +144,7 @@ class Worker:
             legs.append(leg)
         pair = _Pair(pair_id, legs)
         if message.get("rec") is not None:
-            pair.recorder = handoff.recorder_from(message["rec"], fds[2], loop.time)
+            pair.recorder = handoff.recorder_from(message["rec"], fds[2], time.monotonic)
         relay.connect(legs[0], legs[1], bool(message.get("continuity", True)))
         if pair.recorder is not None:
             for channel, leg in enumerate(legs):
@@ -178,13 +152,13 @@ class Worker:
                 leg.tap_channel = channel
         # both legs are wired before either socket is read: a packet waiting in one socket
         # must find its peer's socket ready to send
-        for leg, fd in zip(legs, fds[:2], strict=True):
-            sock = socket.socket(fileno=fd)
-            sock.setblocking(False)
-            leg.transport = _Transport(sock)  # type: ignore[assignment]
-            pair.socks.append(sock)
-        for leg, sock in zip(legs, pair.socks, strict=True):
-            loop.add_reader(sock.fileno(), _drain, sock, leg)
+        transports = [RawDatagramTransport(loop, socket.socket(fileno=fd), leg)
+                      for leg, fd in zip(legs, fds[:2], strict=True)]
+        for transport in transports:
+            transport.start(reading=False)
+        for transport in transports:
+            transport.resume_reading()
+        pair.transports = transports
         self.pairs[pair_id] = pair
 
     def _dtmf_callback(self, pair_id: int, side: int) -> Any:
@@ -196,11 +170,9 @@ class Worker:
     def _release(self, pair: _Pair) -> None:
         """Stop reading the pair and close our copies of its descriptors (the B2BUA keeps
         its own, so the ports stay bound); the recorder is *not* finalised."""
-        loop = asyncio.get_running_loop()
-        for sock in pair.socks:
-            loop.remove_reader(sock.fileno())
-            sock.close()
-        pair.socks.clear()
+        for transport in pair.transports:
+            transport.close()  # our copy of the socket; connection_lost is harmless here
+        pair.transports.clear()
         for leg in pair.legs:
             leg.transport = None
         if pair.recorder is not None:

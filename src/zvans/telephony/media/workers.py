@@ -45,6 +45,7 @@ from . import handoff, relay
 from .dtmf import DtmfDigit
 from .mixer import Mixer
 from .player import Playback
+from .rawudp import RawDatagramTransport
 from .recorder import Recorder
 from .session import AudioSource, LegMode, MediaEngine, MediaLeg
 
@@ -308,8 +309,8 @@ class WorkerMediaEngine(MediaEngine):
             return False
         for leg in (a, b):
             if (leg.is_closed or leg.playback is not None or leg.mixer is not None
-                    or leg.mode is not LegMode.RELAY or leg.transport is None
-                    or not hasattr(leg.transport, "pause_reading")
+                    or leg.mode is not LegMode.RELAY
+                    or not isinstance(leg.transport, RawDatagramTransport)
                     or leg.id in self._pairs or leg.own_busy is not None):
                 return False
         return a.recorder is b.recorder  # a listen/voicemail recorder on one side: keep here
@@ -331,8 +332,8 @@ class WorkerMediaEngine(MediaEngine):
         pair = _Pair(next(_pair_ids), a, b, recorder, worker)
         socks = []
         for one in (a, b):
-            assert one.transport is not None
-            one.transport.pause_reading()  # type: ignore[attr-defined]
+            assert isinstance(one.transport, RawDatagramTransport)
+            one.transport.pause_reading()
             socks.append(one.transport.get_extra_info("socket").fileno())
         fds = list(socks)
         message: dict[str, Any] = {"op": "take", "pair": pair.id,
@@ -345,8 +346,8 @@ class WorkerMediaEngine(MediaEngine):
             self._send(worker, message, fds)
         except WorkerDied as exc:
             for one in (a, b):
-                if one.transport is not None:
-                    one.transport.resume_reading()  # type: ignore[attr-defined]
+                if isinstance(one.transport, RawDatagramTransport):
+                    one.transport.resume_reading()
             self._died(worker, str(exc))
             return
         if recorder is not None:
@@ -387,10 +388,15 @@ class WorkerMediaEngine(MediaEngine):
         if pair.a.peer is pair.b and pair.b.peer is pair.a:
             relay.connect(pair.a, pair.b, self.continuity)  # fresh rewriting offsets
         for leg in (pair.a, pair.b):
-            if leg.transport is not None and not leg.is_closed:
-                leg.transport.resume_reading()  # type: ignore[attr-defined]
+            if isinstance(leg.transport, RawDatagramTransport) and not leg.is_closed:
+                leg.transport.resume_reading()
 
     # -- MediaEngine, with take-back / hand-off around it ------------------------------
+    async def _open(self, loop: asyncio.AbstractEventLoop, leg: MediaLeg,
+                    sock: socket.socket) -> None:
+        # a transport that can stop reading on any loop (uvloop's UDP one cannot)
+        RawDatagramTransport(loop, sock, leg).start()
+
     async def allocate_leg(self) -> MediaLeg:
         self._start_workers(asyncio.get_running_loop())
         return await super().allocate_leg()
