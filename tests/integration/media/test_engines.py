@@ -342,3 +342,30 @@ def test_shutdown_stops_the_workers() -> None:
 
     run("workers", body)  # aclose() with a pair still in a worker
     assert all(proc.poll() == 0 for proc in procs)
+
+
+def test_a_burst_of_hand_offs_larger_than_the_control_socket_queue() -> None:
+    """150 bridges in one go: far more messages than a Unix datagram socket queues (10 by
+    default), so sends wait in the outbox instead of blocking or failing; all arrive."""
+    async def body(engine: MediaEngine) -> None:
+        assert isinstance(engine, WorkerMediaEngine)
+        caller, agent = await Phone.open(), await Phone.open()
+        pairs = []
+        for _ in range(150):
+            a = await answered_leg(engine, caller)
+            b = await offered_leg(engine, agent)
+            pairs.append((a, b))
+        for a, b in pairs:
+            engine.bridge(a, b)
+        await settle()
+        assert sum(w["pairs"] for w in engine.workers_info()) == 150
+        for a, _b in pairs:
+            caller.send(a.port, b"\x33" * 160)
+        await agent.wait_for(150)
+        engine.sync()
+        assert sum(b.tx_packets for _a, b in pairs) == 150
+        assert engine.worker_deaths == 0
+        caller.close()
+        agent.close()
+
+    run("workers", body)

@@ -110,9 +110,13 @@ def test_bridged_recorded_call_is_relayed_by_a_worker(service: Service, tmp_path
         wait_until(lambda: service.telephony.b2bua.stats["connected"] >= 1,
                    "the agent to answer", 60)
         # while the call is bridged, its two legs are in one worker
-        wait_until(lambda: sum(w["pairs"] for w in media.workers_info()) == 1,
-                   f"the bridged pair in a worker ({media.handoffs} hand-offs, "
-                   f"{media.takebacks} take-backs, {media.worker_deaths} deaths)", 10)
+        try:
+            wait_until(lambda: sum(w["pairs"] for w in media.workers_info()) == 1,
+                       "the bridged pair in a worker", 10)
+        except AssertionError:
+            raise AssertionError(f"no pair in a worker: {media.handoffs} hand-offs, "
+                                 f"{media.takebacks} take-backs, {media.worker_deaths} deaths, "
+                                 f"{dict(service.telephony.b2bua.stats)}") from None
         assert caller.wait() == 0, caller.errors()
         iid = only_interaction(z).id
         record = finished(service, iid)

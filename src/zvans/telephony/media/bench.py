@@ -349,7 +349,6 @@ def run(calls: int = 400, seconds: float = 10.0, record: bool = True, rewrite: b
         # the workers spread over the cores; the B2BUA side and the generator float
         worker_cpus = cpus if pin and len(cpus) >= 2 else None
         relay_cpu = gen_cpu = None
-        use_uvloop = False  # workers need a loop whose UDP transports pause reading
     saved = set(cpus)
     _pin(relay_cpu)
     old_nice = os.nice(0)

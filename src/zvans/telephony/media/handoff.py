@@ -35,6 +35,22 @@ MAX_FDS = 3
 MAX_MESSAGE = 200_000
 
 
+#: what the periodic counters carry (compact: a list in this order)
+COUNTER_FIELDS = (
+    "rx_packets", "rx_bytes", "rx_malformed", "rx_foreign", "rx_rtcp", "tx_packets",
+    "tx_bytes", "tx_dropped", "_ssrc", "_base_seq", "_ext_seq", "_received", "_lost_before",
+    "tx_seq", "tx_ts", "remote", "latched",
+)
+
+
+def export_counters(leg: RtpEndpoint) -> list[Any]:
+    return [getattr(leg, name) for name in COUNTER_FIELDS]
+
+
+def import_counters(leg: RtpEndpoint, values: list[Any]) -> None:
+    import_leg(leg, dict(zip(COUNTER_FIELDS, values, strict=True)))
+
+
 def export_leg(leg: RtpEndpoint) -> dict[str, Any]:
     state = {name: getattr(leg, name) for name in LEG_FIELDS}
     state["port"] = leg.port

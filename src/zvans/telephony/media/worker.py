@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -44,7 +45,7 @@ from .recorder import Recorder
 
 log = logging.getLogger("zvans.telephony.media.worker")
 STATS_EVERY = 1.0
-STATS_CHUNK = 40  # pairs per stats message (well under the datagram size limit)
+STATS_CHUNK = 250  # pairs per stats message (~70 kB, under the datagram limit)
 FLUSH_INTERVAL = 0.5
 FLUSH_TICK = 0.02
 
@@ -63,6 +64,7 @@ class Worker:
         self.pairs: dict[int, _Pair] = {}
         self.inbox: asyncio.Queue[tuple[dict[str, Any], list[int]] | None] = asyncio.Queue()
         self.done = asyncio.Event()
+        self.outbox: collections.deque[dict[str, Any]] = collections.deque()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -104,14 +106,34 @@ class Worker:
                 asyncio.get_running_loop().remove_reader(self.control.fileno())
                 return
 
-    def _send(self, message: dict[str, Any]) -> None:
+    def _send(self, message: dict[str, Any], droppable: bool = False) -> None:
+        """Never blocks: the B2BUA may be busy, and the socket holds only a few messages
+        (``net.unix.max_dgram_qlen``). Counters (``droppable``) are skipped when it is
+        full — the next ones follow in a second; replies and digits wait in an outbox."""
+        if self.outbox:
+            if not droppable:
+                self.outbox.append(message)
+            return
         try:
-            self.control.setblocking(True)
             handoff.send(self.control, message)
+        except BlockingIOError:
+            if not droppable:
+                self.outbox.append(message)
+                asyncio.get_running_loop().add_writer(self.control.fileno(), self._flush)
         except OSError:
             pass  # the B2BUA is gone: the inbox sees the end of stream
-        finally:
-            self.control.setblocking(False)
+
+    def _flush(self) -> None:
+        while self.outbox:
+            try:
+                handoff.send(self.control, self.outbox[0])
+            except BlockingIOError:
+                return
+            except OSError:
+                self.outbox.clear()
+                break
+            self.outbox.popleft()
+        asyncio.get_running_loop().remove_writer(self.control.fileno())
 
     async def _handle(self, message: dict[str, Any], fds: list[int]) -> bool:
         op = message.get("op")
@@ -127,7 +149,7 @@ class Worker:
                     reply["rec"] = handoff.export_recorder(pair.recorder)
             self._send(reply)
         elif op == "stats":
-            self._send_stats()
+            self._send_stats(droppable=False)  # asked for: all of them, before the reply
             self._send({"reply": message["req"]})
         elif op == "stop":
             return False
@@ -185,15 +207,15 @@ class Worker:
             await asyncio.sleep(STATS_EVERY)
             self._send_stats()
 
-    def _send_stats(self) -> None:
+    def _send_stats(self, droppable: bool = True) -> None:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu = usage.ru_utime + usage.ru_stime
         items = list(self.pairs.items())
         chunks = [items[i:i + STATS_CHUNK] for i in range(0, len(items), STATS_CHUNK)] or [[]]
         for chunk in chunks:
             self._send({"ev": "stats", "cpu": cpu, "pid": os.getpid(), "count": len(items),
-                        "pairs": {str(n): [handoff.export_leg(leg) for leg in pair.legs]
-                                  for n, pair in chunk}})
+                        "pairs": {str(n): [handoff.export_counters(leg) for leg in pair.legs]
+                                  for n, pair in chunk}}, droppable=droppable)
 
     async def _flush_loop(self) -> None:
         """Flush every recording once per FLUSH_INTERVAL, a slice per tick (as the engine)."""

@@ -27,6 +27,7 @@ up), the death is logged and a new worker started.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import logging
@@ -83,6 +84,8 @@ class WorkerProcess:
     started: float = field(default_factory=time.monotonic)
     alive: bool = True
     handed_off: int = 0
+    outbox: collections.deque[tuple[dict[str, Any], list[int]]] = field(
+        default_factory=collections.deque)
 
     @property
     def pid(self) -> int:
@@ -174,8 +177,8 @@ class WorkerMediaEngine(MediaEngine):
             for key, states in message.get("pairs", {}).items():
                 pair = worker.pairs.get(int(key))
                 if pair is not None:
-                    handoff.import_leg(pair.a, states[0])
-                    handoff.import_leg(pair.b, states[1])
+                    handoff.import_counters(pair.a, states[0])
+                    handoff.import_counters(pair.b, states[1])
         elif event == "dtmf":
             pair = worker.pairs.get(message["pair"])
             if pair is not None:
@@ -220,21 +223,58 @@ class WorkerMediaEngine(MediaEngine):
                 return reply
             self._dispatch(worker, reply)
 
-    def _send(self, worker: WorkerProcess, message: dict[str, Any],
+    def _post(self, worker: WorkerProcess, message: dict[str, Any],
               fds: Sequence[int] = ()) -> None:
-        poller = select.poll()
-        poller.register(worker.control.fileno(), select.POLLOUT)
-        deadline = time.monotonic() + REPLY_TIMEOUT
-        while True:
+        """Send without blocking the loop: what the socket cannot take now waits in the
+        worker's outbox (in order; descriptors are duplicated when really sent)."""
+        if not worker.outbox:
             try:
                 handoff.send(worker.control, message, list(fds))
                 return
             except BlockingIOError:
-                left = deadline - time.monotonic()
-                if left <= 0 or not poller.poll(left * 1000):
-                    raise WorkerDied("control socket full") from None
+                assert self._loop is not None
+                self._loop.add_writer(worker.control.fileno(), self._writable, worker)
             except OSError as exc:
                 raise WorkerDied(str(exc)) from None
+        worker.outbox.append((message, list(fds)))
+
+    def _writable(self, worker: WorkerProcess) -> None:
+        try:
+            while worker.outbox:
+                message, fds = worker.outbox[0]
+                try:
+                    handoff.send(worker.control, message, fds)
+                except BlockingIOError:
+                    return
+                worker.outbox.popleft()
+        except OSError as exc:
+            self._died(worker, str(exc))
+            return
+        assert self._loop is not None
+        self._loop.remove_writer(worker.control.fileno())
+
+    def _send(self, worker: WorkerProcess, message: dict[str, Any],
+              fds: Sequence[int] = ()) -> None:
+        """Send now, after whatever waits in the outbox (blocking up to REPLY_TIMEOUT)."""
+        poller = select.poll()
+        poller.register(worker.control.fileno(), select.POLLOUT)
+        deadline = time.monotonic() + REPLY_TIMEOUT
+        queue = [*worker.outbox, (message, list(fds))]
+        worker.outbox.clear()
+        if self._loop is not None:
+            with contextlib.suppress(Exception):
+                self._loop.remove_writer(worker.control.fileno())
+        for item, item_fds in queue:
+            while True:
+                try:
+                    handoff.send(worker.control, item, item_fds)
+                    break
+                except BlockingIOError:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not poller.poll(left * 1000):
+                        raise WorkerDied("control socket full") from None
+                except OSError as exc:
+                    raise WorkerDied(str(exc)) from None
 
     def _died(self, worker: WorkerProcess, why: str) -> None:
         if not worker.alive:
@@ -243,6 +283,9 @@ class WorkerMediaEngine(MediaEngine):
         if self._loop is not None:
             with contextlib.suppress(Exception):
                 self._loop.remove_reader(worker.control.fileno())
+            with contextlib.suppress(Exception):
+                self._loop.remove_writer(worker.control.fileno())
+        worker.outbox.clear()
         worker.control.close()
         if self._closing and not worker.pairs:
             return  # stopping: stop_workers() waits for the exit
@@ -343,7 +386,7 @@ class WorkerMediaEngine(MediaEngine):
             message["rec"] = handoff.export_recorder(recorder)
             fds.append(recorder._fd)
         try:
-            self._send(worker, message, fds)
+            self._post(worker, message, fds)
         except WorkerDied as exc:
             for one in (a, b):
                 if isinstance(one.transport, RawDatagramTransport):
