@@ -255,7 +255,13 @@ async def _bench(calls: int, seconds: float, record: bool, rewrite: bool, host: 
     engine.sync()
     counters = engine.counters()
     pairs_per_worker = [w["pairs"] for w in counters.get("media_workers", [])]
-    durations = [engine.stop_recording(r) for r in recorders]
+    stops = []
+    durations = []
+    for r in recorders:  # with workers, each one takes its pair back (a round trip)
+        before = time.perf_counter()
+        durations.append(engine.stop_recording(r))
+        stops.append(time.perf_counter() - before)
+    stops.sort()
     await engine.aclose()
     if sink is not None:
         sink.close()
@@ -298,6 +304,8 @@ async def _bench(calls: int, seconds: float, record: bool, rewrite: bool, host: 
         "generator_cpu_seconds": round(gen["cpu_seconds"], 1),
         "generator_max_late_ms": gen["max_late_ms"],
         "recordings": len(durations),
+        "stop_recording_ms_p50": round(1000 * stops[len(stops) // 2], 3) if stops else None,
+        "stop_recording_ms_max": round(1000 * stops[-1], 3) if stops else None,
         "mean_recording_seconds": round(sum(durations) / len(durations), 2) if durations
         else None,
         "load_average_1m": round(os.getloadavg()[0], 2),

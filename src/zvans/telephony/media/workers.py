@@ -18,10 +18,10 @@ bridged again, it goes back out. RFC 4733 digits received by a worker are sent b
 leg's ``on_dtmf``; the legs' counters come back every second (the RTP-timeout watch reads
 them).
 
-A worker that dies (or does not answer within ``REPLY_TIMEOUT``): its pairs are taken back
-from the last state it reported, the recordings continue from what is on disk (every
-flush leaves a valid WAV), ``on_lost`` is called with the legs (the B2BUA hangs those calls
-up), the death is logged and a new worker started.
+A worker that dies (or does not answer a take-back within ``REPLY_TIMEOUT``): its pairs
+are taken back from the last state it reported, the recordings continue from what is on
+disk (every flush leaves a valid WAV), ``on_lost`` is called with the legs (the B2BUA hangs
+those calls up), the death is logged and a new worker started.
 """
 
 from __future__ import annotations
@@ -51,7 +51,10 @@ from .recorder import Recorder
 from .session import AudioSource, LegMode, MediaEngine, MediaLeg
 
 log = logging.getLogger(__name__)
-REPLY_TIMEOUT = 2.0
+#: a live worker that does not answer a take-back in this long is killed (it answers in
+#: well under a millisecond normally; seconds only when the machine starves it of CPU, and
+#: killing it then would drop its calls, so this is generous)
+REPLY_TIMEOUT = 10.0
 STOP_TIMEOUT = 3.0
 #: restarts allowed per minute per slot before the slot stays empty (media then in process)
 MAX_RESTARTS = 5
@@ -206,8 +209,12 @@ class WorkerMediaEngine(MediaEngine):
         poller.register(worker.control.fileno(), select.POLLIN)
         while True:
             left = deadline - time.monotonic()
-            if left <= 0 or not poller.poll(left * 1000):
+            if left <= 0:
                 raise WorkerDied(f"no reply within {REPLY_TIMEOUT} s")
+            if not poller.poll(min(left, 0.2) * 1000):
+                if worker.proc.poll() is not None:
+                    raise WorkerDied("exited")
+                continue
             try:
                 got = handoff.receive(worker.control)
             except BlockingIOError:
