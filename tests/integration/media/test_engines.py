@@ -369,3 +369,39 @@ def test_a_burst_of_hand_offs_larger_than_the_control_socket_queue() -> None:
         agent.close()
 
     run("workers", body)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_recording_with_audio_far_ahead_survives_hold_and_hand_offs(kind: str,
+                                                                    tmp_path: Path) -> None:
+    """A packet timestamped 8 s ahead is placed 8 s in (and, with workers, the recorder's
+    unwritten 8 s travel back and forth with the pair when music on hold takes it back)."""
+    path = tmp_path / "ahead.wav"
+
+    async def body(engine: MediaEngine) -> float:
+        caller, agent = await Phone.open(), await Phone.open()
+        a = await answered_leg(engine, caller, codecs=("PCMA",))
+        b = await offered_leg(engine, agent, codecs=("PCMA",))
+        recorder = engine.start_recording(path)
+        engine.bridge(a, b, recorder)
+        await settle()
+        expect_where(engine, a, b)
+        caller.send(a.port, b"\xaa" * 160, ts=80_000)
+        caller.send(a.port, b"\x2a" * 160, ts=80_000 + 8 * 8000)  # 8 s later, at once
+        await agent.wait_for(2)
+        await engine.play(a, audio.AudioClip(audio.tone(500, 0.06))).wait()  # takes it back
+        await settle()
+        expect_where(engine, a, b)  # and out again, with the 8 s still unwritten
+        duration = engine.stop_recording(recorder)
+        caller.close()
+        agent.close()
+        return duration
+
+    duration = run(kind, body)
+    frames = read_stereo(path)
+    assert duration == len(frames) / 8000 and duration >= 8.02
+    left = frames[:, 0]
+    loud = np.nonzero(np.abs(left) > 1000)[0]
+    # two loud 20 ms bursts 8 s apart on the left (A-law 0xaa and 0x2a: full scale)
+    assert len(loud) == 320
+    assert loud[-1] - loud[0] == 8 * 8000 + 159

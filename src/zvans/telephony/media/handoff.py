@@ -13,6 +13,7 @@ This module is the wire format shared by :mod:`.workers` (the B2BUA side) and
 from __future__ import annotations
 
 import array
+import base64
 import json
 import os
 import socket
@@ -32,7 +33,8 @@ LEG_FIELDS = (
 )
 _ADDRESS_FIELDS = ("remote", "_candidate")
 MAX_FDS = 3
-MAX_MESSAGE = 200_000
+#: a recorder's unwritten audio is at most MAX_JUMP (10 s) per channel: 2 × 107 kB base64
+MAX_MESSAGE = 600_000
 
 
 #: what the periodic counters carry (compact: a list in this order)
@@ -68,10 +70,11 @@ def import_leg(leg: RtpEndpoint, state: dict[str, Any]) -> None:
 
 
 def export_recorder(recorder: Recorder) -> dict[str, Any]:
+    """Position and unwritten audio (flush first to keep it small)."""
     return {
         "path": str(recorder.path), "channels": recorder.channels, "start": recorder._start,
         "margin": recorder._margin, "frames": recorder.frames,
-        "ch": [{"buf": bytes(c.buf).decode("latin-1"), "ssrc": c.ssrc,
+        "ch": [{"buf": base64.b64encode(c.buf).decode("ascii"), "ssrc": c.ssrc,
                 "anchor_ts": c.anchor_ts, "anchor_pos": c.anchor_pos, "codec_pt": c.codec_pt,
                 "late": c.late, "packets": c.packets} for c in recorder._ch],
     }
@@ -85,7 +88,7 @@ def import_recorder(recorder: Recorder, state: dict[str, Any]) -> None:
     channels = []
     for c_state in state["ch"]:
         c = _Channel()
-        c.buf = bytearray(c_state["buf"].encode("latin-1"))
+        c.buf = bytearray(base64.b64decode(c_state["buf"]))
         c.ssrc = c_state["ssrc"]
         c.anchor_ts = c_state["anchor_ts"]
         c.anchor_pos = c_state["anchor_pos"]

@@ -142,12 +142,20 @@ class Worker:
         elif op == "give":
             pair = self.pairs.pop(message["pair"], None)
             reply: dict[str, Any] = {"reply": message["req"], "legs": None, "rec": None}
-            if pair is not None:
-                self._release(pair)
-                reply["legs"] = [handoff.export_leg(leg) for leg in pair.legs]
-                if pair.recorder is not None:
-                    reply["rec"] = handoff.export_recorder(pair.recorder)
-            self._send(reply)
+            try:
+                if pair is not None:
+                    recorder = pair.recorder
+                    if recorder is not None and not recorder.closed:
+                        with contextlib.suppress(OSError):  # the B2BUA sees the file as is
+                            recorder.flush()
+                        reply["rec"] = handoff.export_recorder(recorder)
+                    self._release(pair)  # synchronous: no packet lands in between
+                    reply["legs"] = [handoff.export_leg(leg) for leg in pair.legs]
+                self._send(reply)
+            except Exception as exc:
+                # whatever went wrong, answer: the B2BUA continues from the file on disk
+                log.exception("media worker: giving pair %s back failed", message["pair"])
+                self._send({"reply": message["req"], "error": str(exc)})
         elif op == "stats":
             self._send_stats(droppable=False)  # asked for: all of them, before the reply
             self._send({"reply": message["req"]})

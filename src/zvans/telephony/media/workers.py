@@ -389,16 +389,21 @@ class WorkerMediaEngine(MediaEngine):
         message: dict[str, Any] = {"op": "take", "pair": pair.id,
                                    "legs": [handoff.export_leg(a), handoff.export_leg(b)],
                                    "rec": None, "continuity": self.continuity}
-        if recorder is not None and not recorder.closed:
-            message["rec"] = handoff.export_recorder(recorder)
-            fds.append(recorder._fd)
+        if recorder is not None:
+            self.flush_recordings([recorder])  # what is older than the margin: keeps it small
+            if not recorder.closed:  # (a write error aborts it: then the call goes unrecorded)
+                message["rec"] = handoff.export_recorder(recorder)
+                fds.append(recorder._fd)
         try:
             self._post(worker, message, fds)
-        except WorkerDied as exc:
+        except (WorkerDied, ValueError) as exc:
             for one in (a, b):
                 if isinstance(one.transport, RawDatagramTransport):
                     one.transport.resume_reading()
-            self._died(worker, str(exc))
+            if isinstance(exc, WorkerDied):
+                self._died(worker, str(exc))
+            else:
+                log.warning("pair %d stays in process: %s", pair.id, exc)
             return
         if recorder is not None:
             self.recorders.discard(recorder)  # the worker flushes it now
@@ -422,7 +427,15 @@ class WorkerMediaEngine(MediaEngine):
                 self._died(worker, str(exc))  # resumes the pair from the last stats
                 continue
             worker.pairs.pop(pair.id, None)
-            self._resume(pair, reply)
+            state: dict[str, Any] | None = reply
+            if reply.get("error"):
+                log.error("media worker %d could not give pair %d back (%s): continuing from "
+                          "the last counters and the recording on disk", worker.slot, pair.id,
+                          reply["error"])
+                if pair.recorder is not None:
+                    handoff.recover_recorder(pair.recorder)
+                state = None
+            self._resume(pair, state)
             self.takebacks += 1
 
     def _resume(self, pair: _Pair, reply: dict[str, Any] | None) -> None:
