@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections.abc import Callable
 from typing import Any
 
 
@@ -20,8 +21,10 @@ class RawDatagramTransport(asyncio.DatagramTransport):
     BATCH = 32
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket,
-                 protocol: asyncio.DatagramProtocol) -> None:
+                 protocol: asyncio.DatagramProtocol,
+                 before_read: Callable[[], None] | None = None) -> None:
         super().__init__({"socket": sock})
+        self._before_read = before_read
         self._loop = loop
         self._sock = sock
         self._fd = sock.fileno()
@@ -38,6 +41,10 @@ class RawDatagramTransport(asyncio.DatagramTransport):
 
     # -- reading ---------------------------------------------------------------------------
     def _read(self) -> None:
+        if self._before_read is not None:
+            self._before_read()  # may close us (a media worker giving the pair back)
+            if not self._reading:
+                return
         receive = self._sock.recvfrom
         handle = self._protocol.datagram_received
         for _ in range(self.BATCH):

@@ -48,6 +48,7 @@ STATS_EVERY = 1.0
 STATS_CHUNK = 250  # pairs per stats message (~70 kB, under the datagram limit)
 FLUSH_INTERVAL = 0.5
 FLUSH_TICK = 0.02
+CONTROL_EVERY = 0.005
 
 
 @dataclass
@@ -62,9 +63,9 @@ class Worker:
     def __init__(self, control: socket.socket) -> None:
         self.control = control
         self.pairs: dict[int, _Pair] = {}
-        self.inbox: asyncio.Queue[tuple[dict[str, Any], list[int]] | None] = asyncio.Queue()
         self.done = asyncio.Event()
         self.outbox: collections.deque[dict[str, Any]] = collections.deque()
+        self._checked = 0.0
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -72,39 +73,46 @@ class Worker:
         loop.add_reader(self.control.fileno(), self._readable)
         tasks = [loop.create_task(self._stats_loop()), loop.create_task(self._flush_loop())]
         try:
-            while True:
-                item = await self.inbox.get()
-                if item is None:
-                    break
-                message, fds = item
-                try:
-                    if not await self._handle(message, fds):
-                        break
-                except Exception:
-                    log.exception("media worker: %s failed", message.get("op"))
-                    for fd in fds:
-                        with contextlib.suppress(OSError):
-                            os.close(fd)
+            await self.done.wait()
         finally:
-            loop.remove_reader(self.control.fileno())
+            with contextlib.suppress(Exception):
+                loop.remove_reader(self.control.fileno())
             for task in tasks:
                 task.cancel()
             for pair in list(self.pairs.values()):
                 self._release(pair)
             await asyncio.sleep(0)
 
+    def _between_batches(self) -> None:
+        """Called before each RTP read batch: every CONTROL_EVERY seconds, serve the control
+        socket first. A worker starved of CPU may take a second per loop iteration over its
+        sockets; the B2BUA waiting for a take-back should not wait for all of them."""
+        now = time.monotonic()
+        if now - self._checked >= CONTROL_EVERY:
+            self._checked = now
+            self._readable()
+
     def _readable(self) -> None:
-        while True:
+        """Handle every waiting control message, in order, synchronously."""
+        while not self.done.is_set():
             try:
                 got = handoff.receive(self.control)
             except BlockingIOError:
                 return
             except OSError:
                 got = None
-            self.inbox.put_nowait(got)
             if got is None:
-                asyncio.get_running_loop().remove_reader(self.control.fileno())
+                self.done.set()  # the B2BUA is gone
                 return
+            message, fds = got
+            try:
+                if not self._handle(message, fds):
+                    self.done.set()
+            except Exception:
+                log.exception("media worker: %s failed", message.get("op"))
+                for fd in fds:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
 
     def _send(self, message: dict[str, Any], droppable: bool = False) -> None:
         """Never blocks: the B2BUA may be busy, and the socket holds only a few messages
@@ -121,7 +129,7 @@ class Worker:
                 self.outbox.append(message)
                 asyncio.get_running_loop().add_writer(self.control.fileno(), self._flush)
         except OSError:
-            pass  # the B2BUA is gone: the inbox sees the end of stream
+            pass  # the B2BUA is gone: the reader sees the end of stream
 
     def _flush(self) -> None:
         while self.outbox:
@@ -135,10 +143,10 @@ class Worker:
             self.outbox.popleft()
         asyncio.get_running_loop().remove_writer(self.control.fileno())
 
-    async def _handle(self, message: dict[str, Any], fds: list[int]) -> bool:
+    def _handle(self, message: dict[str, Any], fds: list[int]) -> bool:
         op = message.get("op")
         if op == "take":
-            await self._take(message, fds)
+            self._take(message, fds)
         elif op == "give":
             pair = self.pairs.pop(message["pair"], None)
             reply: dict[str, Any] = {"reply": message["req"], "legs": None, "rec": None}
@@ -163,7 +171,7 @@ class Worker:
             return False
         return True
 
-    async def _take(self, message: dict[str, Any], fds: list[int]) -> None:
+    def _take(self, message: dict[str, Any], fds: list[int]) -> None:
         loop = asyncio.get_running_loop()
         pair_id = message["pair"]
         legs = []
@@ -182,7 +190,8 @@ class Worker:
                 leg.tap_channel = channel
         # both legs are wired before either socket is read: a packet waiting in one socket
         # must find its peer's socket ready to send
-        transports = [RawDatagramTransport(loop, socket.socket(fileno=fd), leg)
+        transports = [RawDatagramTransport(loop, socket.socket(fileno=fd), leg,
+                                           self._between_batches)
                       for leg, fd in zip(legs, fds[:2], strict=True)]
         for transport in transports:
             transport.start(reading=False)
