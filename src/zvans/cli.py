@@ -85,8 +85,11 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Web port", min=1, max=65535)] = None,
     sip_port: Annotated[int | None, typer.Option(help="SIP port", min=0, max=65535)] = None,
     demo_traffic: Annotated[bool, typer.Option(help="Feed simulated callers")] = False,
+    media_workers: Annotated[int | None, typer.Option(
+        help="Processes relaying and recording bridged calls (0: in the main process)",
+        min=0, max=32)] = None,
 ) -> None:
-    """Run Zvans: web, ACD and SIP in one process."""
+    """Run Zvans: web, ACD and SIP in one process (plus media workers if asked)."""
     from zvans import server
     from zvans.telephony import service as telephony
 
@@ -94,6 +97,8 @@ def serve(
     overrides: dict[str, Any] = {}
     if sip_port is not None:
         overrides["sip_port"] = sip_port
+    if media_workers is not None:
+        overrides["media_workers"] = media_workers
     settings = load_settings(**overrides)
     z = build(settings)
     z.services["demo_traffic"] = demo_traffic
@@ -322,12 +327,14 @@ def bench_media(
     record: Annotated[bool, typer.Option(help="Record every call to WAV")] = True,
     moh: Annotated[int, typer.Option(min=0, max=10_000, help="Callers on hold music")] = 0,
     nice: Annotated[int, typer.Option(min=-20, max=19, help="Scheduling priority")] = 0,
+    workers: Annotated[int, typer.Option(min=0, max=32,
+                                         help="Media worker processes (0: in process)")] = 0,
 ) -> None:
     """RTP relay of N recorded bridged calls on loopback; prints JSON."""
     from zvans.telephony.media import bench as media_bench
 
     print_json(media_bench.run(calls=calls, seconds=seconds, record=record, moh=moh,
-                               nice=nice))
+                               nice=nice, workers=workers))
 
 
 @bench_app.command("sip")
@@ -345,12 +352,15 @@ def bench_sip(
                                      min=-1)] = 0,
     nice: Annotated[int, typer.Option(help="nice for server and sipp (negative: root)",
                                       min=-20, max=19)] = 0,
+    media_workers: Annotated[int, typer.Option(
+        help="Media worker processes for the server (then not pinned)", min=0, max=32)] = 0,
 ) -> None:
     """Drive sipp against `zvans serve` (one core): bridged recorded calls; prints JSON."""
     from zvans.bench import sip as sip_bench
 
     print_json(sip_bench.run(calls=calls, rate=rate, hold_s=hold, setup_calls=setup_calls,
-                             setup_rate=setup_rate, cpu=cpu, nice=nice))
+                             setup_rate=setup_rate, cpu=cpu, nice=nice,
+                             media_workers=media_workers))
 
 
 @sip_app.command("registrations")

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     sip_domain: str = Field("zvans.local", description="SIP realm for digest authentication")
     rtp_port_min: int = Field(20000, ge=1024, le=65534, description="First RTP port")
     rtp_port_max: int = Field(30000, ge=1025, le=65535, description="Last RTP port")
+    media_workers: int = Field(
+        0, ge=0, le=32, description="Processes relaying and recording bridged calls "
+        "(0: media in the main process)")
     outbound_trunk: str = Field(
         "", description="SIP trunk for callbacks and click-to-call: "
         "sip:[user[:password]@]host[:port][;transport=tcp]; empty = no outbound calls")

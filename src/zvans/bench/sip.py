@@ -427,9 +427,12 @@ def _sipp_failed(workdir: Path, stem: str) -> dict[str, int]:
 
 def run(*, calls: int = 400, rate: float = 50.0, hold_s: float = 20.0,
         setup_calls: int = 2000, setup_rate: float = 200.0, cpu: int = 0,
-        keep: bool = False, nice: int = 0, record: bool = True) -> dict[str, Any]:
+        keep: bool = False, nice: int = 0, record: bool = True,
+        media_workers: int = 0) -> dict[str, Any]:
     global NICE
     NICE = nice
+    if media_workers:
+        cpu = -1  # pinned by taskset, the workers would inherit the one core
     if shutil.which("sipp") is None or not STOCK_PCAP.exists():
         from zvans.errors import ZvansError
 
@@ -439,6 +442,7 @@ def run(*, calls: int = 400, rate: float = 50.0, hold_s: float = 20.0,
     agents = max(calls, int(setup_rate * 3)) + 20
     sip_port, uas_port, web_port = free_sip_port(), free_sip_port(), free_sip_port()
     env = _prepare_database(workdir, agents, uas_port, record)
+    env["ZVANS_MEDIA_WORKERS"] = str(media_workers)
     pcap = looped_pcap(STOCK_PCAP, workdir / "loop.pcap", hold_s + 5)
     (workdir / "caller.xml").write_text(CALLER_HOLD.replace("MEDIA", PLAY.format(pcap=pcap)))
     (workdir / "caller_silent.xml").write_text(CALLER_HOLD.replace("MEDIA", ""))
@@ -446,6 +450,7 @@ def run(*, calls: int = 400, rate: float = 50.0, hold_s: float = 20.0,
     (workdir / "agent_silent.xml").write_text(AGENT_UAS.replace("MEDIA", ""))
     r = _Run(workdir)
     result: dict[str, Any] = {"cpu_pinned": cpu, "nice": nice, "record": record,
+                              "media_workers": media_workers,
                               "cpus": os.cpu_count(),
                               "agents": agents,
                               "load_average_1m_before": round(os.getloadavg()[0], 2)}
@@ -542,6 +547,7 @@ def _concurrency(r: _Run, sip_port: int, uas_port: int, calls: int, rate: float,
             "event_loop_lag_p99_ms": max(s["lag_p99_ms"] for s in plateau),
             "event_loop_lag_max_ms": max(s["lag_max_ms"] for s in plateau),
         })
+        out.update(_worker_shares(a, b, span, relayed))
     if after:
         rx = _m(after, "rx_packets") - _m(before, "rx_packets")
         lost = _m(after, "rx_lost") - _m(before, "rx_lost")
@@ -554,6 +560,25 @@ def _concurrency(r: _Run, sip_port: int, uas_port: int, calls: int, rate: float,
         })
     out["sipp"] = _sipp_failed(r.workdir, "caller")
     return out
+
+
+def _worker_shares(a: dict[str, Any], b: dict[str, Any], span: float,
+                   relayed: float) -> dict[str, Any]:
+    """With media workers: each one's CPU share and pairs on the plateau (by pid, so a
+    restarted worker is left out rather than mis-counted)."""
+    before = {w["pid"]: w for w in a.get("media", {}).get("media_workers", [])}
+    after = b.get("media", {}).get("media_workers", [])
+    if not after or not span:
+        return {}
+    shares = [round((w["cpu_seconds"] - before[w["pid"]]["cpu_seconds"]) / span, 2)
+              for w in after if w["pid"] in before]
+    return {
+        "worker_pairs": [w["pairs"] for w in after],
+        "worker_cpu_share": shares,
+        "workers_cpu_us_per_relayed_packet": round(1e6 * sum(shares) / relayed, 2)
+        if relayed else None,
+        "media_worker_deaths": b.get("media", {}).get("media_worker_deaths", 0),
+    }
 
 
 def _setup_rate(r: _Run, sip_port: int, uas_port: int, count: int, rate: float,
@@ -624,8 +649,10 @@ if __name__ == "__main__":
         parser.add_argument("--keep", action="store_true")
         parser.add_argument("--nice", type=int, default=0)
         parser.add_argument("--no-record", action="store_true")
+        parser.add_argument("--media-workers", type=int, default=0)
         ns = parser.parse_args()
         print(json.dumps(run(calls=ns.calls, rate=ns.rate, hold_s=ns.hold,
                              setup_calls=ns.setup_calls, setup_rate=ns.setup_rate, cpu=ns.cpu,
-                             keep=ns.keep, nice=ns.nice, record=not ns.no_record),
+                             keep=ns.keep, nice=ns.nice, record=not ns.no_record,
+                             media_workers=ns.media_workers),
                          indent=1))

@@ -199,6 +199,7 @@ class B2bua:
         self.fallback = None if previous is self else previous
         self.cc.call_control = self
         self._watchdog = self._loop.create_task(self._watch(), name="zvans-b2bua-watchdog")
+        self.media.on_lost = self._media_lost  # a media worker died (media/workers.py)
 
     async def close(self) -> None:
         if self.cc.call_control is self:
@@ -553,6 +554,14 @@ class B2bua:
         if call.agent_sip is not None and not call.agent_sip.is_ended:
             await _quiet(call.agent_sip.hangup())
         await self._caller_done(call, reason)
+
+    def _media_lost(self, legs: list[MediaLeg]) -> None:
+        """A media worker died: the calls it relayed end (BYE to both sides)."""
+        lost = {leg.id for leg in legs}
+        for call in list(self.calls):
+            if call.leg.id in lost or (call.agent_leg is not None and call.agent_leg.id in lost):
+                self.stats["media_worker_lost"] += 1
+                self.spawn(self._hangup_all(call, "media-worker-lost"))
 
     # --- in-dialog requests (both legs) -----------------------------------------------------
     async def _in_dialog(self, call: InboundCall, req: IncomingRequest) -> None:

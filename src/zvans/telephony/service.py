@@ -31,6 +31,7 @@ from zvans.telephony.controls import install as install_controls
 from zvans.telephony.directory import Directory
 from zvans.telephony.features import attach_features, features_of
 from zvans.telephony.media import MediaEngine
+from zvans.telephony.media.workers import WorkerMediaEngine
 from zvans.telephony.outbound import parse_trunk
 from zvans.telephony.retention import purge_recordings
 from zvans.telephony.sip import (
@@ -185,8 +186,15 @@ async def start_telephony(z: Zvans, *, offered: tuple[str, ...] = ("MD5",),
         stack.rate_limiter = RateLimiter(stack.config.rate, stack.config.burst,
                                          exempt=trusted_sources)
     await stack.start()
-    media = MediaEngine(host=settings.sip_host, port_start=settings.rtp_port_min,
-                        port_end=settings.rtp_port_max)
+    if settings.media_workers:
+        workers = WorkerMediaEngine(
+            host=settings.sip_host, port_start=settings.rtp_port_min,
+            port_end=settings.rtp_port_max, workers=settings.media_workers)
+        workers.start()  # bridged calls are relayed and recorded there (media/workers.py)
+        media: MediaEngine = workers
+    else:
+        media = MediaEngine(host=settings.sip_host, port_start=settings.rtp_port_min,
+                            port_end=settings.rtp_port_max)
     if "trunk" not in overrides and settings.outbound_trunk:  # issue 7: outbound route
         overrides["trunk"] = parse_trunk(settings.outbound_trunk)
     config = B2buaConfig(domain=realm, data_dir=settings.data_dir, **overrides)

@@ -88,10 +88,12 @@ def wait_until(check: Callable[[], T], what: str, timeout: float = 30.0) -> T:
 class Service:
     """Telephony + ACD timers on their own event loop in a background thread."""
 
-    def __init__(self, z: Zvans, **overrides: Any) -> None:
+    def __init__(self, z: Zvans, *,
+                 loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,
+                 **overrides: Any) -> None:
         self.z = z
         self.cc: ContactCenter = attach(z)
-        self.loop = asyncio.new_event_loop()
+        self.loop = loop_factory()  # `zvans serve` runs uvloop
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.telephony: Telephony = self.call(self._start(overrides))

@@ -15,6 +15,10 @@ lost when it was sent after the warm-up second and never came back out of the ot
 never read; its overflow then shows up in ``udp_rcvbuf_errors``, which is only meaningful for
 the relay without ``--moh``.
 
+``--workers N`` relays and records in N media worker processes (:mod:`.workers`) and adds
+each worker's CPU, the pairs it relayed and the capacity that implies; the relay figures
+then count the B2BUA-side process (which only hands off and collects counters).
+
 Run: ``python -m zvans.telephony.media.bench --calls 400 --seconds 10`` (prints JSON).
 """
 
@@ -39,6 +43,7 @@ import psutil
 from . import sdp
 from .audio import default_moh
 from .session import MediaEngine
+from .workers import WorkerMediaEngine
 
 RATE = 50  # packets per second per leg
 WARMUP = 1.0  # seconds before packets count (latching happens on the first packet)
@@ -165,9 +170,14 @@ async def _lag_monitor(samples: list[float], stop: asyncio.Event) -> None:
 
 async def _bench(calls: int, seconds: float, record: bool, rewrite: bool, host: str,
                  port_start: int, relay_cpu: int | None, gen_cpu: int | None,
-                 moh: int) -> dict[str, Any]:
-    engine = MediaEngine(host, port_start=port_start,
-                         port_end=port_start + 4 * (calls + moh) + 200)
+                 moh: int, workers: int = 0, worker_cpus: list[int] | None = None) \
+        -> dict[str, Any]:
+    port_end = port_start + 4 * (calls + moh) + 200
+    if workers:
+        engine: MediaEngine = WorkerMediaEngine(host, port_start=port_start, port_end=port_end,
+                                                workers=workers, pin=False)
+    else:
+        engine = MediaEngine(host, port_start=port_start, port_end=port_end)
     tmp = tempfile.TemporaryDirectory(prefix="zvans-bench-media-")
     legs = []
     recorders = []
@@ -200,6 +210,16 @@ async def _bench(calls: int, seconds: float, record: bool, rewrite: bool, host: 
             engine.answer(leg, sink_offer)
             engine.play(leg, music, loop=True)
             moh_legs.append(leg)
+    worker_procs: list[psutil.Process] = []
+    if isinstance(engine, WorkerMediaEngine):
+        await asyncio.sleep(0.05)  # the hand-offs (scheduled right after each bridge)
+        for slot, worker in enumerate(engine.workers):
+            assert worker is not None
+            proc_ = psutil.Process(worker.pid)
+            if worker_cpus:
+                with contextlib.suppress(OSError):
+                    proc_.cpu_affinity([worker_cpus[slot % len(worker_cpus)]])
+            worker_procs.append(proc_)
     ports = [leg.port for leg in legs]
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
@@ -214,13 +234,17 @@ async def _bench(calls: int, seconds: float, record: bool, rewrite: bool, host: 
     # measured over the generator's whole sending time, warm-up second included
     monitor = loop.create_task(_lag_monitor(lag, stop))
     cpu0 = me.cpu_times()
+    wcpu0 = [p.cpu_times() for p in worker_procs]
     t0 = time.perf_counter()
+    engine.sync()
     tx0 = sum(leg.tx_packets for leg in legs)
     moh0 = sum(leg.tx_packets for leg in moh_legs)
     rcvbuf0 = _udp_rcvbuf_errors()
     await loop.run_in_executor(None, parent.recv)  # "sent"
     t1 = time.perf_counter()
     cpu1 = me.cpu_times()
+    wcpu1 = [p.cpu_times() for p in worker_procs]
+    engine.sync()
     tx1 = sum(leg.tx_packets for leg in legs)
     moh1 = sum(leg.tx_packets for leg in moh_legs)
     rcvbuf1 = _udp_rcvbuf_errors()
@@ -228,8 +252,16 @@ async def _bench(calls: int, seconds: float, record: bool, rewrite: bool, host: 
     stop.set()
     await monitor
     proc.join(5)
+    engine.sync()
     counters = engine.counters()
-    durations = [engine.stop_recording(r) for r in recorders]
+    pairs_per_worker = [w["pairs"] for w in counters.get("media_workers", [])]
+    stops = []
+    durations = []
+    for r in recorders:  # with workers, each one takes its pair back (a round trip)
+        before = time.perf_counter()
+        durations.append(engine.stop_recording(r))
+        stops.append(time.perf_counter() - before)
+    stops.sort()
     await engine.aclose()
     if sink is not None:
         sink.close()
@@ -237,6 +269,9 @@ async def _bench(calls: int, seconds: float, record: bool, rewrite: bool, host: 
     lag.sort()
     wall = t1 - t0
     cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    worker_cpu = [(b.user - a.user) + (b.system - a.system) for a, b in zip(wcpu0, wcpu1,
+                                                                          strict=True)]
+    relayed = max(1, tx1 - tx0)
     lost = gen["sent"] - gen["received"]
     return {
         "calls": calls,
@@ -265,9 +300,12 @@ async def _bench(calls: int, seconds: float, record: bool, rewrite: bool, host: 
         "relay_cpu_us_per_packet": round(1e6 * cpu / max(1, tx1 - tx0), 2),
         "extrapolated_calls_per_core": int(1e6 / (1e6 * cpu / max(1, tx1 - tx0) * 2 * RATE))
         if cpu > 0 else None,
+        **_worker_figures(workers, worker_cpu, pairs_per_worker, cpu, wall, relayed, calls),
         "generator_cpu_seconds": round(gen["cpu_seconds"], 1),
         "generator_max_late_ms": gen["max_late_ms"],
         "recordings": len(durations),
+        "stop_recording_ms_p50": round(1000 * stops[len(stops) // 2], 3) if stops else None,
+        "stop_recording_ms_max": round(1000 * stops[-1], 3) if stops else None,
         "mean_recording_seconds": round(sum(durations) / len(durations), 2) if durations
         else None,
         "load_average_1m": round(os.getloadavg()[0], 2),
@@ -279,9 +317,32 @@ async def _bench(calls: int, seconds: float, record: bool, rewrite: bool, host: 
     }
 
 
+def _worker_figures(workers: int, worker_cpu: list[float], pairs: list[int], main_cpu: float,
+                    wall: float, relayed: int, calls: int) -> dict[str, Any]:
+    """Per-worker CPU and the capacity it implies (each worker on a core of its own; the
+    main process's share — SIP, ACD, hand-offs, counters — not included)."""
+    if not workers:
+        return {}
+    per_call = [100 * c / wall / max(1, p) for c, p in zip(worker_cpu, pairs, strict=True)]
+    us_per_packet = 1e6 * sum(worker_cpu) / relayed
+    return {
+        "media_workers": workers,
+        "pairs_per_worker": pairs,
+        "worker_cpu_percent": [round(100 * c / wall, 1) for c in worker_cpu],
+        "worker_cpu_us_per_packet": round(us_per_packet, 2),
+        "main_process_cpu_percent": round(100 * main_cpu / wall, 1),
+        # a worker's core full at the measured cost per call, times the workers
+        "extrapolated_calls_per_worker_core": int(100 / (sum(per_call) / len(per_call)))
+        if sum(per_call) > 0 else None,
+        "extrapolated_calls_all_workers": int(workers * 100 / (sum(per_call) / len(per_call)))
+        if sum(per_call) > 0 else None,
+        "calls_measured": calls,
+    }
+
+
 def run(calls: int = 400, seconds: float = 10.0, record: bool = True, rewrite: bool = False,
         host: str = "127.0.0.1", port_start: int = 30000, use_uvloop: bool = True,
-        pin: bool = True, moh: int = 0, nice: int = 0) -> dict[str, Any]:
+        pin: bool = True, moh: int = 0, nice: int = 0, workers: int = 0) -> dict[str, Any]:
     """Run the benchmark; returns the figures (also printed by ``main``).
 
     ``nice`` < 0 raises the relay's scheduling priority (needs root), as a deployment would
@@ -291,6 +352,11 @@ def run(calls: int = 400, seconds: float = 10.0, record: bool = True, rewrite: b
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     relay_cpu = cpus[0] if pin and len(cpus) >= 2 else None
     gen_cpu = cpus[1] if pin and len(cpus) >= 2 else None
+    worker_cpus: list[int] | None = None
+    if workers:
+        # the workers spread over the cores; the B2BUA side and the generator float
+        worker_cpus = cpus if pin and len(cpus) >= 2 else None
+        relay_cpu = gen_cpu = None
     saved = set(cpus)
     _pin(relay_cpu)
     old_nice = os.nice(0)
@@ -301,7 +367,7 @@ def run(calls: int = 400, seconds: float = 10.0, record: bool = True, rewrite: b
         _set_autogroup_nice(nice)
     try:
         coro = _bench(calls, seconds, record, rewrite, host, port_start, relay_cpu, gen_cpu,
-                      moh)
+                      moh, workers, worker_cpus)
         if use_uvloop:
             try:
                 import uvloop
@@ -333,10 +399,12 @@ def main(argv: list[str] | None = None) -> None:
                         help="change the relay's niceness (negative needs root)")
     parser.add_argument("--moh", type=int, default=0,
                         help="also play music on hold to this many more legs (queued callers)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="relay and record in this many media worker processes")
     args = parser.parse_args(argv)
     result = run(args.calls, args.seconds, not args.no_record, args.rewrite,
                  port_start=args.port_start, use_uvloop=not args.asyncio, moh=args.moh,
-                 nice=args.nice)
+                 nice=args.nice, workers=args.workers)
     print(json.dumps(result, indent=2))
 
 

@@ -176,6 +176,8 @@ class MediaEngine:
         self.recording_errors = 0
         self.mixers: set[Mixer] = set()
         self._playback_clip_cache: dict[str, AudioClip] = {}
+        #: called with the legs whose media was lost (a media worker died; see workers.py)
+        self.on_lost: Callable[[list[MediaLeg]], None] | None = None
 
     # -- legs ----------------------------------------------------------------------------
     async def allocate_leg(self) -> MediaLeg:
@@ -187,13 +189,18 @@ class MediaEngine:
         local = sdp.LocalMedia(self.advertise, port, self.codecs, self.telephone_event_pt)
         leg = MediaLeg(port, local, self._released)
         try:
-            await loop.create_datagram_endpoint(lambda: leg, sock=sock)
+            await self._open(loop, leg, sock)
         except BaseException:
             sock.close()
             self.ports.release(port)
             raise
         self.legs[leg.id] = leg
         return leg
+
+    async def _open(self, loop: asyncio.AbstractEventLoop, leg: MediaLeg,
+                    sock: socket.socket) -> None:
+        """Start the leg's transport on its bound socket."""
+        await loop.create_datagram_endpoint(lambda: leg, sock=sock)
 
     def _released(self, endpoint: relay.RtpEndpoint) -> None:
         self.ports.release(endpoint.port)
@@ -488,6 +495,10 @@ class MediaEngine:
                 log.error("recording %s failed: %s", recorder.path, exc)
                 self.recorders.discard(recorder)
                 recorder.abort()
+
+    def sync(self) -> None:
+        """Bring the legs' counters up to date (they always are in process; media workers
+        report theirs every second, see workers.py)."""
 
     def counters(self) -> dict[str, Any]:
         totals = dict(self._closed_totals)
