@@ -459,18 +459,9 @@ class Holiday(Base):
 
 # --- report rollups (zvans.reports.rollup): derived from event_log, rebuilt at will ----------
 
-class ReportCallHour(Base):
-    """Per-hour sums of call events by queue and agent (0 = none). Times in milliseconds.
+class CallMeasures:
+    """The additive call figures of a call rollup row (hourly and daily tables alike)."""
 
-    Derived data: the catch-up job in ``zvans.reports.rollup`` fills it from the event log;
-    reports read it for hours already rolled up and scan the log for the rest."""
-
-    __tablename__ = "report_call_hour"
-
-    org_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    hour: Mapped[datetime] = mapped_column(primary_key=True)
-    queue_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    agent_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     calls_in: Mapped[int] = mapped_column(Integer, default=0)
     chats_in: Mapped[int] = mapped_column(Integer, default=0)
     emails_in: Mapped[int] = mapped_column(Integer, default=0)
@@ -504,6 +495,31 @@ class ReportCallHour(Base):
     out_answered: Mapped[int] = mapped_column(Integer, default=0)
     out_talk_n: Mapped[int] = mapped_column(Integer, default=0)
     out_talk_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class TopicMeasures:
+    """The additive request figures of a topic rollup row (hourly and daily tables alike)."""
+
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    dur_min: Mapped[int | None] = mapped_column(BigInteger)
+    dur_max: Mapped[int | None] = mapped_column(BigInteger)
+    dur_sum: Mapped[int] = mapped_column(BigInteger, default=0)
+    dur_n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReportCallHour(CallMeasures, Base):
+    """Per-hour sums of call events by queue and agent (0 = none). Times in milliseconds.
+
+    Derived data: the catch-up job in ``zvans.reports.rollup`` fills it from the event log;
+    reports read it for hours already rolled up and scan the log for the rest."""
+
+    __tablename__ = "report_call_hour"
+
+    org_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    queue_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
 class ReportAgentHour(Base):
@@ -535,7 +551,7 @@ class ReportRatingHour(Base):
     n: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class ReportCallDay(Base):
+class ReportCallDay(CallMeasures, Base):
     """``report_call_hour`` summed per UTC day (``day`` = 00:00 UTC), for long ranges."""
 
     __tablename__ = "report_call_day"
@@ -544,39 +560,6 @@ class ReportCallDay(Base):
     day: Mapped[datetime] = mapped_column(primary_key=True)
     queue_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     agent_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    calls_in: Mapped[int] = mapped_column(Integer, default=0)
-    chats_in: Mapped[int] = mapped_column(Integer, default=0)
-    emails_in: Mapped[int] = mapped_column(Integer, default=0)
-    offered: Mapped[int] = mapped_column(Integer, default=0)
-    answered: Mapped[int] = mapped_column(Integer, default=0)
-    answered_in_sl: Mapped[int] = mapped_column(Integer, default=0)
-    answered_wait_ms: Mapped[int] = mapped_column(BigInteger, default=0)
-    wait_le_5: Mapped[int] = mapped_column(Integer, default=0)
-    wait_le_15: Mapped[int] = mapped_column(Integer, default=0)
-    wait_le_30: Mapped[int] = mapped_column(Integer, default=0)
-    wait_le_60: Mapped[int] = mapped_column(Integer, default=0)
-    wait_le_120: Mapped[int] = mapped_column(Integer, default=0)
-    wait_gt_120: Mapped[int] = mapped_column(Integer, default=0)
-    wait_max_ms: Mapped[int] = mapped_column(BigInteger, default=0)
-    abandoned: Mapped[int] = mapped_column(Integer, default=0)
-    abandoned_short: Mapped[int] = mapped_column(Integer, default=0)
-    abandoned_wait_ms: Mapped[int] = mapped_column(BigInteger, default=0)
-    overflowed: Mapped[int] = mapped_column(Integer, default=0)
-    ring_no_answer: Mapped[int] = mapped_column(Integer, default=0)
-    callbacks_requested: Mapped[int] = mapped_column(Integer, default=0)
-    callbacks_made: Mapped[int] = mapped_column(Integer, default=0)
-    voicemails: Mapped[int] = mapped_column(Integer, default=0)
-    transferred: Mapped[int] = mapped_column(Integer, default=0)
-    talk_n: Mapped[int] = mapped_column(Integer, default=0)
-    talk_ms: Mapped[int] = mapped_column(BigInteger, default=0)
-    holds: Mapped[int] = mapped_column(Integer, default=0)
-    hold_ms: Mapped[int] = mapped_column(BigInteger, default=0)
-    wrapup_n: Mapped[int] = mapped_column(Integer, default=0)
-    wrapup_ms: Mapped[int] = mapped_column(BigInteger, default=0)
-    out_calls: Mapped[int] = mapped_column(Integer, default=0)
-    out_answered: Mapped[int] = mapped_column(Integer, default=0)
-    out_talk_n: Mapped[int] = mapped_column(Integer, default=0)
-    out_talk_ms: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class ReportAgentDay(Base):
@@ -639,7 +622,7 @@ class ReportUnanswered(Base):
     next_cat_at: Mapped[datetime | None]
 
 
-class ReportTopicHour(Base):
+class ReportTopicHour(TopicMeasures, Base):
     """Per-hour requests by topic, agent and queue (``zvans.reports.topics``); -1 in
     ``topic_id`` / ``agent_id`` / ``queue_id`` = all of them (a subtotal row; topic -1
     counts every request once, with or without a topic). ``calls`` counts the calls whose
@@ -653,15 +636,9 @@ class ReportTopicHour(Base):
     hour: Mapped[datetime] = mapped_column(primary_key=True)
     topic_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     agent_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    requests: Mapped[int] = mapped_column(Integer, default=0)
-    calls: Mapped[int] = mapped_column(Integer, default=0)
-    dur_min: Mapped[int | None] = mapped_column(BigInteger)
-    dur_max: Mapped[int | None] = mapped_column(BigInteger)
-    dur_sum: Mapped[int] = mapped_column(BigInteger, default=0)
-    dur_n: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class ReportTopicDay(Base):
+class ReportTopicDay(TopicMeasures, Base):
     """``report_topic_hour`` summed per UTC day."""
 
     __tablename__ = "report_topic_day"
@@ -672,12 +649,6 @@ class ReportTopicDay(Base):
     day: Mapped[datetime] = mapped_column(primary_key=True)
     topic_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     agent_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    requests: Mapped[int] = mapped_column(Integer, default=0)
-    calls: Mapped[int] = mapped_column(Integer, default=0)
-    dur_min: Mapped[int | None] = mapped_column(BigInteger)
-    dur_max: Mapped[int | None] = mapped_column(BigInteger)
-    dur_sum: Mapped[int] = mapped_column(BigInteger, default=0)
-    dur_n: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ReportRollupState(Base):
