@@ -111,6 +111,22 @@ def phone(service: Service, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, use
                       service.registered, freq)
 
 
+def anna_sipp_phone(service: Service, tmp_path: Path, scenario: str, *,
+                    workdir: str = "anna-sipp", **options: Any) -> SippPhone:
+    """Anna's phone as a sipp scenario playing a 1 kHz tone, set as her ring target."""
+    work = tmp_path / workdir
+    work.mkdir()
+    tone_pcap(work / "tone.pcap", 1000.0)
+    sipp = SippPhone(scenario, service.port, work, **options)
+    z = service.z
+    with z.sessions.begin() as session:
+        profile = session.scalar(select(AgentProfile).where(
+            AgentProfile.user_id == user_id(z, "anna.berzina")))
+        assert profile is not None
+        profile.ring_target = sipp.uri
+    return sipp
+
+
 def answered_call(service: Service) -> tuple[int, Any]:
     """The first answered call's id and the B2BUA's call object once it is bridged."""
     found: int | None = wait_until(lambda: next((e.interaction_id for e in events(service.z)
@@ -175,14 +191,7 @@ def test_hold_from_the_agents_phone_plays_music_to_the_caller(service: Service,
     z = service.z
     oid = org_id(z)
     anna_id = user_id(z, "anna.berzina")
-    work = tmp_path / "anna-sipp"
-    work.mkdir()
-    tone_pcap(work / "tone.pcap", 1000.0)
-    anna = SippPhone("controls_agent_hold.xml", service.port, work, pause_ms=2000)
-    with z.sessions.begin() as session:
-        profile = session.scalar(select(AgentProfile).where(AgentProfile.user_id == anna_id))
-        assert profile is not None
-        profile.ring_target = anna.uri
+    anna = anna_sipp_phone(service, tmp_path, "controls_agent_hold.xml", pause_ms=2000)
     b2bua = service.telephony.b2bua
     with stopping(anna):
         service.cc.agent_login(oid, anna_id)
@@ -334,15 +343,8 @@ def test_blind_transfer_by_refer_from_the_agents_phone(service: Service, tmp_pat
     z = service.z
     oid = org_id(z)
     anna_id, martins_id = user_id(z, "anna.berzina"), user_id(z, "martins.ozols")
-    work = tmp_path / "anna-sipp"
-    work.mkdir()
-    tone_pcap(work / "tone.pcap", 1000.0)
-    anna = SippPhone("controls_agent_refer.xml", service.port, work, pause_ms=3000,
-                     variables={"target": "martins.ozols"})
-    with z.sessions.begin() as session:
-        profile = session.scalar(select(AgentProfile).where(AgentProfile.user_id == anna_id))
-        assert profile is not None
-        profile.ring_target = anna.uri
+    anna = anna_sipp_phone(service, tmp_path, "controls_agent_refer.xml",
+                           pause_ms=3000, variables={"target": "martins.ozols"})
     martins = phone(service, monkeypatch, tmp_path, "martins.ozols", 1800.0)
     with stopping(anna, martins):
         service.cc.agent_login(oid, anna_id)
@@ -434,14 +436,7 @@ def test_replaces_naming_no_dialog_leaves_the_call_with_the_agent(service: Servi
     z = service.z
     oid = org_id(z)
     anna_id = user_id(z, "anna.berzina")
-    work = tmp_path / "anna-sipp"
-    work.mkdir()
-    tone_pcap(work / "tone.pcap", 1000.0)
-    anna = SippPhone("phone_atransfer_bad.xml", service.port, work, pause_ms=2000)
-    with z.sessions.begin() as session:
-        profile = session.scalar(select(AgentProfile).where(AgentProfile.user_id == anna_id))
-        assert profile is not None
-        profile.ring_target = anna.uri
+    anna = anna_sipp_phone(service, tmp_path, "phone_atransfer_bad.xml", pause_ms=2000)
     b2bua = service.telephony.b2bua
     with stopping(anna):
         service.cc.agent_login(oid, anna_id)
@@ -468,14 +463,8 @@ def test_the_phone_hangs_up_its_consultation_and_keeps_the_caller(
     oid = org_id(z)
     controls = service.telephony.b2bua.controls
     anna_id = user_id(z, "anna.berzina")
-    work = tmp_path / "anna-d1"
-    work.mkdir()
-    tone_pcap(work / "tone.pcap", 1000.0)
-    anna_d1 = SippPhone("controls_agent_hold.xml", service.port, work, pause_ms=2000)
-    with z.sessions.begin() as session:
-        profile = session.scalar(select(AgentProfile).where(AgentProfile.user_id == anna_id))
-        assert profile is not None
-        profile.ring_target = anna_d1.uri
+    anna_d1 = anna_sipp_phone(service, tmp_path, "controls_agent_hold.xml",
+                              pause_ms=2000, workdir="anna-d1")
     martins = phone(service, monkeypatch, tmp_path, "martins.ozols", 1800.0)
     with stopping(anna_d1, martins):
         service.cc.agent_login(oid, anna_id)
