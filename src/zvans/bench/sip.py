@@ -57,7 +57,7 @@ o=sipp 1 1 IN IP4 [local_ip]
 s=-
 c=IN IP4 [media_ip]
 t=0 0
-m=audio [media_port] RTP/AVP 8 101
+m=audio MEDIA_PORT RTP/AVP 8 101
 a=rtpmap:8 PCMA/8000
 a=rtpmap:101 telephone-event/8000
 ]]></send>
@@ -119,7 +119,7 @@ o=sipp 1 1 IN IP4 [local_ip]
 s=-
 c=IN IP4 [media_ip]
 t=0 0
-m=audio [media_port] RTP/AVP 8 101
+m=audio MEDIA_PORT RTP/AVP 8 101
 a=rtpmap:8 PCMA/8000
 a=rtpmap:101 telephone-event/8000
 ]]></send>
@@ -138,7 +138,13 @@ Content-Length: 0
 </scenario>
 """
 
-PLAY = '<nop><action><exec play_pcap_audio="{pcap}"/></action></nop>'
+#: sipp's RTP streaming over ordinary UDP sockets, looping raw A-law for the whole call.
+#: Not ``play_pcap_audio``: that sends through one raw socket per playing call, and the kernel
+#: checks every UDP packet on the host against every raw UDP socket (``raw_local_deliver``),
+#: so with 400 calls the load generator made each packet cost the *server* ~20 µs of system
+#: time (perf: 78 % of CPU 0). See docs/performance.md.
+PLAY = '<nop><action><exec rtp_stream="{audio},-1,8"/></action></nop>'
+STREAM_PORT = "[rtpstream_audio_port]"
 DID = "+37160009999"
 STOCK_PCAP = Path("/usr/share/sip-tester/g711a.pcap")
 
@@ -176,36 +182,20 @@ def _free_block(size: int = 4, start: int = 40000, end: int = 60000) -> int:
     raise RuntimeError("no free port block")
 
 
-def looped_pcap(src: Path, dst: Path, seconds: float) -> Path:
-    """sipp's stock capture repeated (continuous RTP sequence and timestamps) for ``seconds``."""
+def alaw_payloads(src: Path, dst: Path) -> Path:
+    """The A-law audio of sipp's stock capture as a raw file, for ``rtp_stream``."""
     data = src.read_bytes()
     endian = "<" if data[:4] == b"\xd4\xc3\xb2\xa1" else ">"
-    header = data[:24]
-    frames: list[tuple[bytes, bytes]] = []  # (link+ip+udp header, rtp)
+    out = bytearray()
     offset = 24
     while offset + 16 <= len(data):
         _, _, incl, _ = struct.unpack_from(endian + "IIII", data, offset)
         frame = data[offset + 16:offset + 16 + incl]
         offset += 16 + incl
         ihl = (frame[14] & 0x0F) * 4
-        cut = 14 + ihl + 8
-        frames.append((frame[:cut], frame[cut:]))
-    out = bytearray(header)
-    count = int(seconds * 50)
-    seq0, ts0 = 1000, 160_000
-    for k in range(count):
-        head, rtp = frames[k % len(frames)]
-        packet = bytearray(rtp)
-        struct.pack_into("!HI", packet, 2, (seq0 + k) & 0xFFFF, (ts0 + 160 * k) & 0xFFFFFFFF)
-        packet[1] = (packet[1] & 0x7F) | (0x80 if k == 0 else 0)
-        built = bytearray(head) + packet
-        ihl = (built[14] & 0x0F) * 4
-        struct.pack_into("!H", built, 16, ihl + 8 + len(packet))  # IP total length
-        struct.pack_into("!H", built, 14 + ihl + 4, 8 + len(packet))  # UDP length
-        struct.pack_into("!H", built, 14 + ihl + 6, 0)  # no UDP checksum
-        t = k * 0.02
-        out += struct.pack(endian + "IIII", int(t), int((t % 1) * 1e6), len(built), len(built))
-        out += built
+        rtp = frame[14 + ihl + 8:]
+        if len(rtp) > 12 and rtp[1] & 0x7F == 8:
+            out += rtp[12:]
     dst.write_bytes(bytes(out))
     return dst
 
@@ -443,11 +433,13 @@ def run(*, calls: int = 400, rate: float = 50.0, hold_s: float = 20.0,
     sip_port, uas_port, web_port = free_sip_port(), free_sip_port(), free_sip_port()
     env = _prepare_database(workdir, agents, uas_port, record)
     env["ZVANS_MEDIA_WORKERS"] = str(media_workers)
-    pcap = looped_pcap(STOCK_PCAP, workdir / "loop.pcap", hold_s + 5)
-    (workdir / "caller.xml").write_text(CALLER_HOLD.replace("MEDIA", PLAY.format(pcap=pcap)))
-    (workdir / "caller_silent.xml").write_text(CALLER_HOLD.replace("MEDIA", ""))
-    (workdir / "agent.xml").write_text(AGENT_UAS.replace("MEDIA", PLAY.format(pcap=pcap)))
-    (workdir / "agent_silent.xml").write_text(AGENT_UAS.replace("MEDIA", ""))
+    audio = alaw_payloads(STOCK_PCAP, workdir / "loop.al")
+    for name, template in (("caller", CALLER_HOLD), ("agent", AGENT_UAS)):
+        (workdir / f"{name}.xml").write_text(
+            template.replace("MEDIA_PORT", STREAM_PORT)
+            .replace("MEDIA", PLAY.format(audio=audio)))
+        (workdir / f"{name}_silent.xml").write_text(
+            template.replace("MEDIA_PORT", "[media_port]").replace("MEDIA", ""))
     r = _Run(workdir)
     result: dict[str, Any] = {"cpu_pinned": cpu, "nice": nice, "record": record,
                               "media_workers": media_workers,
@@ -490,7 +482,8 @@ def _sipp(r: _Run, scenario: str, sip_port: int, cpu: int, args: list[str],
 
 def _uas(r: _Run, scenario: str, uas_port: int, cpu: int) -> subprocess.Popen[bytes]:
     return r.start([*_others(cpu), "sipp", "-sf", str(r.workdir / scenario), "-i",
-                    "127.0.0.1", "-p", str(uas_port), "-mp", str(_free_block()), "-nostdin",
+                    "127.0.0.1", "-p", str(uas_port), "-mp", str(_free_block()),
+                    "-nostdin",
                     "-trace_stat", "-fd", "1", "-stf", str(r.workdir / "uas.csv")],
                    log="uas.log")
 
