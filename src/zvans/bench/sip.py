@@ -429,7 +429,10 @@ def run(*, calls: int = 400, rate: float = 50.0, hold_s: float = 20.0,
         raise ZvansError("sipp (Debian package sip-tester) is needed for this benchmark",
                          code="no-sipp")
     workdir = Path(tempfile.mkdtemp(prefix="zvans-bench-sip-"))
-    agents = max(calls, int(setup_rate * 3)) + 20
+    # a setup-phase call holds its agent for its 3 s plus ringing and the ACD's turnaround:
+    # with only rate × 3 agents, calls queue for want of agents and the phase measures
+    # queueing (music, announcements) instead of call setups
+    agents = max(calls, int(setup_rate * 5)) + 20
     sip_port, uas_port, web_port = free_sip_port(), free_sip_port(), free_sip_port()
     env = _prepare_database(workdir, agents, uas_port, record)
     env["ZVANS_MEDIA_WORKERS"] = str(media_workers)

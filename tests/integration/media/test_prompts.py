@@ -56,6 +56,31 @@ def test_concurrent_requests_share_one_synthesis(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
+def test_a_burst_of_different_announcements_runs_few_syntheses_at_once(tmp_path: Path) -> None:
+    """A full queue after a restart: every caller at another position, none cached yet."""
+    running: list[int] = []
+
+    class Watched(prompts.PromptCache):
+        now = 0
+
+        async def _synthesise_now(self, voice: str, text: str, path: Path) -> None:
+            self.now += 1
+            running.append(self.now)
+            try:
+                await super()._synthesise_now(voice, text, path)
+            finally:
+                self.now -= 1
+
+    async def main() -> None:
+        cache = Watched(tmp_path)
+        cache.max_parallel = 2
+        clips = await asyncio.gather(*(cache.announce_position("en", n, 2) for n in range(1, 9)))
+        assert cache.syntheses == 8 and all(c.duration > 2.0 for c in clips)
+        assert max(running) == 2  # queued behind two slots, and two did run side by side
+
+    asyncio.run(main())
+
+
 def test_bad_requests(tmp_path: Path) -> None:
     async def main() -> None:
         cache = prompts.PromptCache(tmp_path)

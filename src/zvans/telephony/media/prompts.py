@@ -131,6 +131,10 @@ class PromptCache:
         self._memory: dict[Path, AudioClip] = {}
         self._pending: dict[Path, asyncio.Future[Path]] = {}
         self.syntheses = 0
+        #: syntheses running at once: a burst of uncached announcements (a full queue, each
+        #: caller at another position) must not fork a process per caller from the event loop
+        self.max_parallel = max(1, (os.cpu_count() or 1) // 2)
+        self._slots: asyncio.Semaphore | None = None
 
     def path_for(self, language: str, text: str) -> Path:
         voice = VOICES.get(language, language)
@@ -179,6 +183,13 @@ class PromptCache:
     async def _synthesise(self, voice: str, text: str, path: Path) -> None:
         if self.espeak is None:
             raise PromptError("espeak-ng is not installed", code="no-tts")
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.max_parallel)
+        async with self._slots:
+            await self._synthesise_now(voice, text, path)
+        self.syntheses += 1
+
+    async def _synthesise_now(self, voice: str, text: str, path: Path) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.directory) as tmp:
             raw = Path(tmp) / "raw.wav"
@@ -195,7 +206,6 @@ class PromptCache:
                 write_wav(out, _resample(pcm, rate))
             read_wav(out)  # refuse to cache anything we could not play
             os.replace(out, path)
-        self.syntheses += 1
 
     @staticmethod
     async def _run(*argv: str) -> None:
