@@ -181,8 +181,6 @@ class PromptCache:
         return await self.speak(language, position_phrase(language, position, minutes))
 
     async def _synthesise(self, voice: str, text: str, path: Path) -> None:
-        if self.espeak is None:
-            raise PromptError("espeak-ng is not installed", code="no-tts")
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.max_parallel)
         async with self._slots:
@@ -190,6 +188,8 @@ class PromptCache:
         self.syntheses += 1
 
     async def _synthesise_now(self, voice: str, text: str, path: Path) -> None:
+        if self.espeak is None:
+            raise PromptError("espeak-ng is not installed", code="no-tts")
         self.directory.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.directory) as tmp:
             raw = Path(tmp) / "raw.wav"
