@@ -52,6 +52,9 @@ def test_bridged_call_records_caller_left_agent_right(tmp_path: Path) -> None:
         elapsed = loop.time() - started
         duration = engine.stop_recording(recorder)
         assert recorder.stats()["packets"] == 200 and recorder.stats()["late_packets"] == 0
+        # both legs let go of the closed recorder: the relay goes on without a tap
+        assert (a.recorder, a.tap, b.recorder, b.tap) == (None, None, None, None)
+        assert recorder not in engine.recorders
         caller.close()
         agent.close()
         return duration, elapsed

@@ -29,6 +29,7 @@ class AudioClip:
         self.pcm.setflags(write=False)
         self.name = name
         self._encoded: dict[str, bytes] = {}
+        self._frames: dict[tuple[str, int], list[bytes]] = {}
 
     @property
     def duration(self) -> float:
@@ -40,8 +41,27 @@ class AudioClip:
             data = self._encoded[codec] = g711.encode(self.pcm, codec)
         return data
 
+    def frames(self, codec: g711.Codec, ptime: int) -> list[bytes]:
+        """The encoding cut into ``ptime`` ms RTP payloads, the last one padded with silence.
+
+        Built once per codec and packet time: every caller on hold shares the same music's
+        frames instead of cutting a fresh copy per call. Treat the list as read-only."""
+        key = (codec, ptime)
+        frames = self._frames.get(key)
+        if frames is None:
+            frames = self._frames[key] = frames_of(self.encoded(codec), codec, ptime)
+        return frames
+
     def __repr__(self) -> str:
         return f"AudioClip({self.name!r}, {self.duration:.2f}s)"
+
+
+def frames_of(data: bytes, codec: g711.Codec, ptime: int) -> list[bytes]:
+    """G.711 bytes cut into ``ptime`` ms payloads, the last one padded with silence."""
+    size = 8 * ptime
+    if len(data) % size:
+        data += bytes([g711.SILENCE_BYTE[codec]]) * (size - len(data) % size)
+    return [data[i:i + size] for i in range(0, len(data), size)]
 
 
 def read_wav(path: str | Path) -> AudioClip:

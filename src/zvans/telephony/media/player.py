@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from . import g711
-from .audio import AudioClip
+from .audio import AudioClip, frames_of
 from .relay import RtpEndpoint
 
 MAX_BEHIND = 0.2
@@ -121,12 +121,10 @@ class Playback:
         return self
 
     def _build_frames(self) -> list[bytes]:
-        size = 8 * self.ptime
-        silence = bytes([g711.SILENCE_BYTE[self.codec]])
-        data = b"".join(clip.encoded(self.codec) for clip in self.clips)
-        if len(data) % size:
-            data += silence * (size - len(data) % size)
-        return [data[i:i + size] for i in range(0, len(data), size)]
+        if len(self.clips) == 1:  # music, ringback, a prompt: the clip's shared frames
+            return self.clips[0].frames(self.codec, self.ptime)
+        return frames_of(b"".join(clip.encoded(self.codec) for clip in self.clips), self.codec,
+                         self.ptime)
 
     def _tick(self, now: float) -> None:
         if self.stopped:

@@ -22,11 +22,11 @@ so a stray or hostile sender on the port cannot steal the stream.
 from __future__ import annotations
 
 import asyncio
-import os
 import struct
 from collections.abc import Callable
 from typing import Any
 
+from ..random_pool import random_int
 from .dtmf import DtmfReceiver
 from .g711 import Codec, transcode_table
 from .rtp import HEADER
@@ -57,9 +57,9 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.codec: Codec = "PCMA"
         self.send_enabled = True  # false when the peer is on hold towards us (sendonly)
         # outgoing stream identity: used by our own player and by continuity rewriting
-        self.tx_ssrc = int.from_bytes(os.urandom(4), "big")
-        self.tx_seq = int.from_bytes(os.urandom(2), "big")
-        self.tx_ts = int.from_bytes(os.urandom(4), "big")
+        self.tx_ssrc = random_int(4)
+        self.tx_seq = random_int(2)
+        self.tx_ts = random_int(4)
         self.tx_own_used = False  # we have sent our own stream on this leg
         self.tx_own_time = 0.0
         self.own_busy: object | None = None  # the playback sending on this leg right now

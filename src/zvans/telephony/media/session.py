@@ -171,6 +171,9 @@ class MediaEngine:
         self.continuity = continuity
         self.legs: dict[int, MediaLeg] = {}
         self.recorders: set[Recorder] = set()
+        #: the legs each recorder was attached to (stop_recording detaches them without a
+        #: scan of every leg: that scan made each call end O(calls up))
+        self._recorded_legs: dict[Recorder, list[MediaLeg]] = {}
         self._housekeeping: asyncio.Task[None] | None = None
         self._closed_totals: dict[str, int] = {}
         self.recording_errors = 0
@@ -246,6 +249,7 @@ class MediaEngine:
         a.mode = b.mode = LegMode.RELAY
         if recorder is not None:
             self.recorders.add(recorder)
+            self._recorded_legs.setdefault(recorder, []).extend((a, b))
             for channel, leg in enumerate((a, b)):
                 leg.tap = recorder.feed
                 leg.tap_channel = channel
@@ -269,7 +273,7 @@ class MediaEngine:
     def stop_recording(self, recorder: Recorder) -> float:
         """Close the file; its duration in seconds."""
         self.recorders.discard(recorder)
-        for leg in self.legs.values():
+        for leg in self._recorded_legs.pop(recorder, ()):
             if leg.recorder is recorder:
                 leg.recorder = None
                 leg.tap = None
@@ -338,6 +342,7 @@ class MediaEngine:
         leg.mode = LegMode.LISTEN
         if recorder is not None:
             self.recorders.add(recorder)
+            self._recorded_legs.setdefault(recorder, []).append(leg)
             leg.recorder = recorder
             leg.tap_channel = 0
         leg.listen_recorder = recorder

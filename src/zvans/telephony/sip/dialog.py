@@ -8,11 +8,10 @@ That is exactly what aiosipua's outbound dialogs got wrong behind a proxy.
 from __future__ import annotations
 
 import enum
-import secrets
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..random_pool import random_hex, random_int
 from .errors import InvalidTransition, SipParseError
 from .message import Request, Response
 from .uri import NameAddr, SipUri
@@ -36,30 +35,6 @@ class DialogId:
     call_id: str
     local_tag: str
     remote_tag: str
-
-
-class _RandomPool:
-    """Cryptographically random bytes from the OS, fetched 4 KiB at a time: one
-    ``getrandom`` syscall per ~250 tags instead of one per tag, Call-ID and branch (about
-    15 per B2BUA call; the syscall cost 10-250 us each on a loaded VM)."""
-
-    SIZE = 4096
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._buf = b""
-        self._pos = 0
-
-    def hex(self, nbytes: int) -> str:
-        with self._lock:
-            if self._pos + nbytes > len(self._buf):
-                self._buf, self._pos = secrets.token_bytes(self.SIZE), 0
-            start = self._pos
-            self._pos += nbytes
-            return self._buf[start:self._pos].hex()
-
-
-random_hex = _RandomPool().hex
 
 
 def new_tag() -> str:
@@ -122,7 +97,7 @@ class Dialog:
             remote_uri=_without_tag(request.from_),
             remote_target=contacts[0].uri,
             route_set=[NameAddr.parse(v) for v in request.headers.get_all("Record-Route")],
-            local_seq=secrets.randbelow(2**20) + 1,
+            local_seq=random_int(3) % 2**20 + 1,
             remote_seq=request.cseq[0],
             local_contact=local_contact,
             transport=transport,

@@ -33,9 +33,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..random_pool import random_hex
 from .auth import AuthResult, CredentialLookup, DigestServer, build_authorization, pick_challenge
 from .clock import LoopScheduler, Scheduler, TimerHandle
-from .dialog import Dialog, DialogId, DialogState, new_call_id, new_tag, random_hex
+from .dialog import Dialog, DialogId, DialogState, new_call_id, new_tag
 from .errors import InvalidTransition, SipParseError
 from .message import REASONS, Request, Response, make_response
 from .registrar import Registrar

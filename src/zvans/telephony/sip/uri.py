@@ -36,7 +36,20 @@ def is_token(value: str) -> bool:
     return bool(_TOKEN_RE.match(value))
 
 
+#: hosts already found valid: the same few addresses recur in every message of every call
+_valid_hosts: set[str] = set()
+
+
 def _check_host(host: str) -> None:
+    if host in _valid_hosts:
+        return
+    _validate_host(host)
+    if len(_valid_hosts) >= 4096:  # bounded whatever senders make up
+        _valid_hosts.clear()
+    _valid_hosts.add(host)
+
+
+def _validate_host(host: str) -> None:
     if not host:
         raise SipParseError("empty host")
     if host.startswith("["):
