@@ -164,9 +164,17 @@ def free_sip_port() -> int:
     raise RuntimeError("no free port")
 
 
-def _free_block(size: int = 4, start: int = 40000, end: int = 60000) -> int:
-    """An even port with ``size - 1`` free ports after it (sipp's media ports)."""
-    for base in range(start, end - size, size):
+def free_port_block(size: int = 4, start: int = 40000, end: int = 60000,
+                    spread: bool = False) -> int:
+    """An even port with ``size - 1`` free ports after it (sipp's media ports).
+
+    ``spread`` starts the search at a place that depends on the process id, so that test
+    processes running side by side do not race for the same block."""
+    first = start
+    if spread:
+        first = start + (os.getpid() * 16) % (end - start - 1000)
+        first -= first % 2
+    for base in range(first, end - size, size):
         socks = []
         try:
             for offset in range(size):
@@ -485,7 +493,7 @@ def _sipp(r: _Run, scenario: str, sip_port: int, cpu: int, args: list[str],
 
 def _uas(r: _Run, scenario: str, uas_port: int, cpu: int) -> subprocess.Popen[bytes]:
     return r.start([*_others(cpu), "sipp", "-sf", str(r.workdir / scenario), "-i",
-                    "127.0.0.1", "-p", str(uas_port), "-mp", str(_free_block()),
+                    "127.0.0.1", "-p", str(uas_port), "-mp", str(free_port_block()),
                     "-nostdin",
                     "-trace_stat", "-fd", "1", "-stf", str(r.workdir / "uas.csv")],
                    log="uas.log")
@@ -506,7 +514,7 @@ def _concurrency(r: _Run, sip_port: int, uas_port: int, calls: int, rate: float,
     time.sleep(1)
     before = r.stats()
     caller = _sipp(r, "caller.xml", sip_port, cpu,
-                   ["-s", DID, "-p", str(free_sip_port()), "-mp", str(_free_block(start=44000)),
+                   ["-s", DID, "-p", str(free_sip_port()), "-mp", str(free_port_block(start=44000)),
                     "-r", str(rate),
                     "-l", str(calls), "-m", str(calls), "-d", str(int(hold_s * 1000)),
                     "-timeout", str(int(hold_s + calls / rate + 120)) + "s"], "caller")
@@ -584,7 +592,7 @@ def _setup_rate(r: _Run, sip_port: int, uas_port: int, count: int, rate: float,
     before = r.stats()
     start = time.monotonic()
     caller = _sipp(r, "caller_silent.xml", sip_port, cpu,
-                   ["-s", DID, "-p", str(free_sip_port()), "-mp", str(_free_block(start=46000)),
+                   ["-s", DID, "-p", str(free_sip_port()), "-mp", str(free_port_block(start=46000)),
                     "-r", str(rate),
                     "-l", str(int(rate * 30)), "-m", str(count), "-d", "3000",
                     "-timeout", str(int(count / rate + 120)) + "s"], "setup")

@@ -35,6 +35,7 @@ import numpy as np
 from sqlalchemy import select
 
 from zvans.app import Zvans
+from zvans.bench.sip import free_port_block as bench_free_port_block
 from zvans.bench.sip import free_sip_port
 from zvans.runtime import ContactCenter, attach
 from zvans.store.models import Event, User
@@ -55,22 +56,7 @@ def have_peers() -> bool:
 
 def free_port_block(size: int = 4, start: int = 40000, end: int = 60000) -> int:
     """An even port with ``size - 1`` free ports after it (sipp's media ports)."""
-    base = start + (os.getpid() * 16) % (end - start - 1000)
-    base -= base % 2
-    for candidate in range(base, end - size, size):
-        socks = []
-        try:
-            for offset in range(size):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(sock)
-                sock.bind(("127.0.0.1", candidate + offset))
-            return candidate
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no free port block")
+    return bench_free_port_block(size, start, end, spread=True)
 
 
 def wait_until(check: Callable[[], T], what: str, timeout: float = 30.0) -> T:
