@@ -33,12 +33,16 @@ from typing import Any, TypeVar
 import httpx
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from zvans.app import Zvans
+from zvans import demo
+from zvans.app import Zvans, build
 from zvans.bench.sip import free_port_block as bench_free_port_block
 from zvans.bench.sip import free_sip_port
+from zvans.config import Settings
 from zvans.runtime import ContactCenter, attach
-from zvans.store.models import Event, User
+from zvans.store import migrate
+from zvans.store.models import Event, Organisation, Queue, User
 from zvans.telephony.service import Telephony, start_telephony
 
 _blocks = itertools.count()
@@ -57,6 +61,36 @@ def have_peers() -> bool:
 def free_port_block(size: int = 4, start: int = 40000, end: int = 60000) -> int:
     """An even port with ``size - 1`` free ports after it (sipp's media ports)."""
     return bench_free_port_block(size, start, end, spread=True)
+
+
+def demo_zvans(tmp_path: Path, customize: Callable[[Session, Settings], None] | None = None,
+               **overrides: Any) -> Zvans:
+    """The demo organisation on a fresh SQLite database under ``tmp_path`` (SIP on a free
+    port, RTP in 32000-39999); ``customize`` edits the data in the same transaction."""
+    settings = Settings(  # type: ignore[call-arg]
+        database_url=f"sqlite:///{tmp_path}/zvans.db", data_dir=tmp_path / "var",
+        secret_key="test", sip_port=0, rtp_port_min=32000, rtp_port_max=39999, **overrides)
+    migrate.upgrade(settings.database_url)
+    z = build(settings)
+    with z.sessions.begin() as session:
+        demo.load_demo(session, settings.sip_domain)
+        if customize is not None:
+            customize(session, settings)
+    return z
+
+
+def org_id(z: Zvans) -> int:
+    with z.sessions() as session:
+        oid = session.scalar(select(Organisation.id).where(Organisation.slug == demo.DEMO_ORG))
+        assert oid is not None
+        return oid
+
+
+def queue_id(z: Zvans, name: str) -> int:
+    with z.sessions() as session:
+        qid = session.scalar(select(Queue.id).where(Queue.name == name))
+        assert qid is not None
+        return qid
 
 
 def wait_until(check: Callable[[], T], what: str, timeout: float = 30.0) -> T:

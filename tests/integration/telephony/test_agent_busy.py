@@ -19,24 +19,25 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from tests.integration.telephony.controls_support import tone_pcap
 from tests.integration.telephony.support import (
     SIPP_DIR,
     Service,
     Sipp,
+    demo_zvans,
     events,
     free_port_block,
     have_peers,
+    org_id,
     user_id,
     wait_until,
 )
-from zvans import demo
-from zvans.app import Zvans, build
+from zvans.app import Zvans
 from zvans.bench.sip import free_sip_port
 from zvans.config import Settings
-from zvans.store import migrate
-from zvans.store.models import AgentProfile, Event, Organisation, Queue
+from zvans.store.models import AgentProfile, Event, Queue
 from zvans.telephony.sip import TrunkConfig
 
 pytestmark = [pytest.mark.sip,
@@ -93,26 +94,17 @@ class Uas:
             self.proc.wait(10)
 
 
+def _plain_queues(session: Session, settings: Settings) -> None:
+    for queue in session.scalars(select(Queue)):
+        queue.callback_offer_ewt_s = None  # waiting callers just wait
+        queue.wrapup_s = WRAPUP_S
+
+
 @pytest.fixture
 def demo_z(tmp_path: Path) -> Iterator[Zvans]:
-    settings = Settings(database_url=f"sqlite:///{tmp_path}/zvans.db", data_dir=tmp_path / "var",
-                        secret_key="test", sip_port=0, rtp_port_min=32000, rtp_port_max=39999)
-    migrate.upgrade(settings.database_url)
-    z = build(settings)
-    with z.sessions.begin() as session:
-        demo.load_demo(session, settings.sip_domain)
-        for queue in session.scalars(select(Queue)):
-            queue.callback_offer_ewt_s = None  # waiting callers just wait
-            queue.wrapup_s = WRAPUP_S
+    z = demo_zvans(tmp_path, _plain_queues)
     yield z
     z.close()
-
-
-def org_id(z: Zvans) -> int:
-    with z.sessions() as session:
-        oid = session.scalar(select(Organisation.id).where(Organisation.slug == demo.DEMO_ORG))
-        assert oid is not None
-        return oid
 
 
 def latvian(z: Zvans) -> int:

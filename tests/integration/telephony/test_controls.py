@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from tests.integration.telephony.controls_support import (
     SippPhone,
@@ -29,17 +30,20 @@ from tests.integration.telephony.controls_support import (
 from tests.integration.telephony.support import (
     Service,
     Sipp,
+    demo_zvans,
     events,
     free_udp_port,
     have_peers,
+    org_id,
+    queue_id,
     user_id,
     wait_until,
 )
 from zvans import demo
-from zvans.app import Zvans, build
+from zvans.app import Zvans
 from zvans.config import Settings
 from zvans.errors import InvalidInput
-from zvans.store import catalog, migrate
+from zvans.store import catalog
 from zvans.store.models import AgentProfile, AuditEntry, Organisation, Queue, User
 
 pytestmark = [pytest.mark.sip,
@@ -49,30 +53,27 @@ DID = "+37160000077"  # straight into the Latvian queue (no IVR)
 PASSWORD = demo.AGENT_PASSWORD
 
 
+def _did_and_supervisor_phone(session: Session, settings: Settings) -> None:
+    org = session.scalar(select(Organisation).where(Organisation.slug == demo.DEMO_ORG))
+    assert org is not None
+    lv = session.scalar(select(Queue).where(Queue.name == "Latvian"))
+    assert lv is not None
+    catalog.add_did(session, org.id, DID, queue_id=lv.id)
+    # the supervisor gets a SIP account so that a phone can ring for listening
+    sup = session.scalar(select(User).where(User.username == demo.SUPERVISOR[0]))
+    assert sup is not None
+    md5, sha = demo.sip_ha1("supervisor", settings.sip_domain, PASSWORD)
+    profile = session.scalar(select(AgentProfile).where(AgentProfile.user_id == sup.id))
+    if profile is None:
+        profile = AgentProfile(org_id=org.id, user_id=sup.id)
+        session.add(profile)
+    profile.sip_username, profile.sip_ha1_md5, profile.sip_ha1_sha256 = \
+        "supervisor", md5, sha
+
+
 @pytest.fixture
 def demo_z(tmp_path: Path) -> Iterator[Zvans]:
-    settings = Settings(  # type: ignore[call-arg]
-        database_url=f"sqlite:///{tmp_path}/zvans.db", data_dir=tmp_path / "var",
-        secret_key="test", sip_port=0, rtp_port_min=32000, rtp_port_max=39999)
-    migrate.upgrade(settings.database_url)
-    z = build(settings)
-    with z.sessions.begin() as session:
-        demo.load_demo(session, settings.sip_domain)
-        org = session.scalar(select(Organisation).where(Organisation.slug == demo.DEMO_ORG))
-        assert org is not None
-        lv = session.scalar(select(Queue).where(Queue.name == "Latvian"))
-        assert lv is not None
-        catalog.add_did(session, org.id, DID, queue_id=lv.id)
-        # the supervisor gets a SIP account so that a phone can ring for listening
-        sup = session.scalar(select(User).where(User.username == demo.SUPERVISOR[0]))
-        assert sup is not None
-        md5, sha = demo.sip_ha1("supervisor", settings.sip_domain, PASSWORD)
-        profile = session.scalar(select(AgentProfile).where(AgentProfile.user_id == sup.id))
-        if profile is None:
-            profile = AgentProfile(org_id=org.id, user_id=sup.id)
-            session.add(profile)
-        profile.sip_username, profile.sip_ha1_md5, profile.sip_ha1_sha256 = \
-            "supervisor", md5, sha
+    z = demo_zvans(tmp_path, _did_and_supervisor_phone)
     yield z
     z.close()
 
@@ -82,20 +83,6 @@ def service(demo_z: Zvans) -> Iterator[Service]:
     svc = Service(demo_z)
     yield svc
     svc.stop()
-
-
-def org_id(z: Zvans) -> int:
-    with z.sessions() as session:
-        oid = session.scalar(select(Organisation.id).where(Organisation.slug == demo.DEMO_ORG))
-        assert oid is not None
-        return oid
-
-
-def queue_id(z: Zvans, name: str) -> int:
-    with z.sessions() as session:
-        qid = session.scalar(select(Queue.id).where(Queue.name == name))
-        assert qid is not None
-        return qid
 
 
 def caller(service: Service, tmp_path: Path, pause_ms: int) -> Sipp:

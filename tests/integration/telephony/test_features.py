@@ -17,22 +17,26 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from tests.integration.telephony.support import (
     Service,
     Sipp,
     SippUas,
+    demo_zvans,
     event_types,
     events,
     finished,
     have_peers,
+    org_id,
+    queue_id,
     user_id,
     wait_until,
 )
 from zvans import demo
-from zvans.app import Zvans, build
+from zvans.app import Zvans
 from zvans.config import Settings
-from zvans.store import customers, migrate
+from zvans.store import customers
 from zvans.store.models import (
     AgentProfile,
     Interaction,
@@ -51,32 +55,16 @@ CALLER = "+37129000001"        # the number the sipp callers call from
 CALLER_ID = "+37160000000"     # the demo queues' caller id, checked by the customer sipp
 
 
+def _offer_callbacks(session: Session, settings: Settings) -> None:
+    for queue in session.scalars(select(Queue)):
+        queue.callback_offer_ewt_s = 1  # every waiting caller is offered a callback
+
+
 @pytest.fixture
 def demo_z(tmp_path: Path) -> Iterator[Zvans]:
-    settings = Settings(database_url=f"sqlite:///{tmp_path}/zvans.db", data_dir=tmp_path / "var",
-                        secret_key="test", sip_port=0, rtp_port_min=32000, rtp_port_max=39999)
-    migrate.upgrade(settings.database_url)
-    z = build(settings)
-    with z.sessions.begin() as session:
-        demo.load_demo(session, settings.sip_domain)
-        for queue in session.scalars(select(Queue)):
-            queue.callback_offer_ewt_s = 1  # every waiting caller is offered a callback
+    z = demo_zvans(tmp_path, _offer_callbacks)
     yield z
     z.close()
-
-
-def org_id(z: Zvans) -> int:
-    with z.sessions() as session:
-        oid = session.scalar(select(Organisation.id).where(Organisation.slug == demo.DEMO_ORG))
-        assert oid is not None
-        return oid
-
-
-def queue_id(z: Zvans, name: str) -> int:
-    with z.sessions() as session:
-        qid = session.scalar(select(Queue.id).where(Queue.name == name))
-        assert qid is not None
-        return qid
 
 
 def ring_at(z: Zvans, username: str, uri: str) -> int:

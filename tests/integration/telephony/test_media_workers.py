@@ -26,20 +26,20 @@ from sqlalchemy import select
 from tests.integration.telephony.support import (
     Service,
     Sipp,
+    demo_zvans,
     event_types,
     events,
     finished,
     free_udp_port,
     have_peers,
+    org_id,
     start_phone,
     user_id,
     wait_until,
 )
 from zvans import demo
-from zvans.app import Zvans, build
-from zvans.config import Settings
-from zvans.store import migrate
-from zvans.store.models import Interaction, Organisation
+from zvans.app import Zvans
+from zvans.store.models import Interaction
 from zvans.telephony.media.workers import WorkerMediaEngine
 
 pytestmark = [pytest.mark.sip,
@@ -51,14 +51,7 @@ PASSWORD = demo.AGENT_PASSWORD
 
 @pytest.fixture
 def demo_z(tmp_path: Path) -> Iterator[Zvans]:
-    settings = Settings(  # type: ignore[call-arg]
-        database_url=f"sqlite:///{tmp_path}/zvans.db", data_dir=tmp_path / "var",
-        secret_key="test", sip_port=0, rtp_port_min=32000, rtp_port_max=39999,
-        media_workers=2)
-    migrate.upgrade(settings.database_url)
-    z = build(settings)
-    with z.sessions.begin() as session:
-        demo.load_demo(session, settings.sip_domain)
+    z = demo_zvans(tmp_path, media_workers=2)
     yield z
     z.close()
 
@@ -68,13 +61,6 @@ def service(demo_z: Zvans) -> Iterator[Service]:
     svc = Service(demo_z, loop_factory=uvloop.new_event_loop)  # as `zvans serve` runs
     yield svc
     svc.stop()
-
-
-def org_id(z: Zvans) -> int:
-    with z.sessions() as session:
-        oid = session.scalar(select(Organisation.id).where(Organisation.slug == demo.DEMO_ORG))
-        assert oid is not None
-        return oid
 
 
 def only_interaction(z: Zvans) -> Interaction:

@@ -3,6 +3,8 @@ pause reasons (the ordered list an agent picks from when pausing)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -111,51 +113,74 @@ def save_pause_reason(session: Session, actor: SessionUser, row: PauseReason | N
     return row
 
 
-# --- wrap-up code pages ---------------------------------------------------------------------
+# --- the pages (wrap-up codes and pause reasons work alike) ---------------------------------
 
-def _wrapup_form(request: Request, row: WrapupCode | None, values: dict[str, Any],
-                 errors: dict[str, str], status_code: int = 200) -> Response:
-    return render(request, "admin/item_form.html", {
-        "active": "admin", "section": "wrapup", "row": row, "values": values,
-        "errors": errors, "kind": "wrapup", "base": "/admin/wrapup-codes",
-        "name_languages": NAME_LANGUAGES, "flashes": take_flashes(request),
-    }, status_code=status_code)
+@dataclass(frozen=True)
+class _Pages:
+    kind: str  # the item_form template's name for it
+    base: str
+    get: Callable[[Session, int, int], WrapupCode | PauseReason]
+    save: Callable[[Session, SessionUser, Any, dict[str, Any]], WrapupCode | PauseReason]
+    saved: Callable[[Callable[[str], str], str], str]  # the flash, in the user's language
+
+    def form(self, request: Request, row: WrapupCode | PauseReason | None,
+             values: dict[str, Any], errors: dict[str, str], status_code: int = 200
+             ) -> Response:
+        return render(request, "admin/item_form.html", {
+            "active": "admin", "section": self.kind, "row": row, "values": values,
+            "errors": errors, "kind": self.kind, "base": self.base,
+            "name_languages": NAME_LANGUAGES, "flashes": take_flashes(request),
+        }, status_code=status_code)
+
+    def listing(self, request: Request, rows: list[Any]) -> Response:
+        return render(request, "admin/items.html", {
+            "active": "admin", "section": self.kind, "kind": self.kind, "rows": rows,
+            "base": self.base, "name_languages": NAME_LANGUAGES,
+            "flashes": take_flashes(request)})
+
+    def edit(self, request: Request, actor: SessionUser, session: Session,
+             item_id: int) -> Response:
+        row = self.get(session, actor.org_id, item_id)
+        return self.form(request, row, _form_values(row, None), {})
+
+    async def submit(self, request: Request, actor: SessionUser, session: Session, z: Zvans,
+                     item_id: int | None) -> Response:
+        row = self.get(session, actor.org_id, item_id) if item_id else None
+        data = await form_data(request)
+        data["active"] = data.get("active", "")  # an unticked checkbox is not sent at all
+        _ = translator(request)
+        try:
+            saved = self.save(session, actor, row, data)
+            commit_and_reload(z, session, actor.org_id)
+        except ZvansError as exc:
+            session.rollback()
+            if item_id:
+                row = self.get(session, actor.org_id, item_id)
+            return self.form(request, row, _form_values(row, data), errors_of(exc, _),
+                             status_code=422)
+        flash(request, self.saved(_, saved.code))
+        if data.get("then") == "another":
+            return RedirectResponse(f"{self.base}/new", status_code=303)
+        return RedirectResponse(self.base, status_code=303)
+
+
+WRAPUP_PAGES = _Pages(
+    "wrapup", "/admin/wrapup-codes", catalog.get_wrapup_code, save_wrapup,
+    lambda _, code: _("Wrap-up code %(code)s saved.") % {"code": code})
+PAUSE_PAGES = _Pages(
+    "pause", "/admin/pause-reasons", catalog.get_pause_reason, save_pause_reason,
+    lambda _, code: _("Pause reason %(code)s saved.") % {"code": code})
 
 
 @router.get("/admin/wrapup-codes", include_in_schema=False)
 def wrapup_list(request: Request, actor: SessionUser = Depends(admin_only),
                 session: Session = Depends(db_session)) -> Response:
-    rows = catalog.list_wrapup_codes(session, actor.org_id)
-    return render(request, "admin/items.html", {
-        "active": "admin", "section": "wrapup", "kind": "wrapup", "rows": rows,
-        "base": "/admin/wrapup-codes", "name_languages": NAME_LANGUAGES,
-        "flashes": take_flashes(request)})
+    return WRAPUP_PAGES.listing(request, catalog.list_wrapup_codes(session, actor.org_id))
 
 
 @router.get("/admin/wrapup-codes/new", include_in_schema=False)
 def wrapup_new(request: Request) -> Response:
-    return _wrapup_form(request, None, _form_values(None, None), {})
-
-
-async def _wrapup_submit(request: Request, actor: SessionUser, session: Session, z: Zvans,
-                         code_id: int | None) -> Response:
-    row = catalog.get_wrapup_code(session, actor.org_id, code_id) if code_id else None
-    data = await form_data(request)
-    data["active"] = data.get("active", "")  # an unticked checkbox is not sent at all
-    _ = translator(request)
-    try:
-        saved = save_wrapup(session, actor, row, data)
-        commit_and_reload(z, session, actor.org_id)
-    except ZvansError as exc:
-        session.rollback()
-        if code_id:
-            row = catalog.get_wrapup_code(session, actor.org_id, code_id)
-        return _wrapup_form(request, row, _form_values(row, data), errors_of(exc, _),
-                            status_code=422)
-    flash(request, _("Wrap-up code %(code)s saved.") % {"code": saved.code})
-    if data.get("then") == "another":
-        return RedirectResponse("/admin/wrapup-codes/new", status_code=303)
-    return RedirectResponse("/admin/wrapup-codes", status_code=303)
+    return WRAPUP_PAGES.form(request, None, _form_values(None, None), {})
 
 
 @router.post("/admin/wrapup-codes/new", include_in_schema=False,
@@ -163,14 +188,13 @@ async def _wrapup_submit(request: Request, actor: SessionUser, session: Session,
 async def wrapup_new_submit(request: Request, actor: SessionUser = Depends(admin_only),
                             session: Session = Depends(db_session),
                             z: Zvans = Depends(get_zvans)) -> Response:
-    return await _wrapup_submit(request, actor, session, z, None)
+    return await WRAPUP_PAGES.submit(request, actor, session, z, None)
 
 
 @router.get("/admin/wrapup-codes/{code_id}", include_in_schema=False)
 def wrapup_edit(code_id: int, request: Request, actor: SessionUser = Depends(admin_only),
                 session: Session = Depends(db_session)) -> Response:
-    row = catalog.get_wrapup_code(session, actor.org_id, code_id)
-    return _wrapup_form(request, row, _form_values(row, None), {})
+    return WRAPUP_PAGES.edit(request, actor, session, code_id)
 
 
 @router.post("/admin/wrapup-codes/{code_id}", include_in_schema=False,
@@ -179,7 +203,7 @@ async def wrapup_edit_submit(code_id: int, request: Request,
                              actor: SessionUser = Depends(admin_only),
                              session: Session = Depends(db_session),
                              z: Zvans = Depends(get_zvans)) -> Response:
-    return await _wrapup_submit(request, actor, session, z, code_id)
+    return await WRAPUP_PAGES.submit(request, actor, session, z, code_id)
 
 
 @router.post("/admin/wrapup-codes/{code_id}/delete", include_in_schema=False,
@@ -200,51 +224,15 @@ def wrapup_delete(code_id: int, request: Request, actor: SessionUser = Depends(a
     return RedirectResponse("/admin/wrapup-codes", status_code=303)
 
 
-# --- pause reason pages ---------------------------------------------------------------------
-
-def _pause_form(request: Request, row: PauseReason | None, values: dict[str, Any],
-                errors: dict[str, str], status_code: int = 200) -> Response:
-    return render(request, "admin/item_form.html", {
-        "active": "admin", "section": "pause", "row": row, "values": values,
-        "errors": errors, "kind": "pause", "base": "/admin/pause-reasons",
-        "name_languages": NAME_LANGUAGES, "flashes": take_flashes(request),
-    }, status_code=status_code)
-
-
 @router.get("/admin/pause-reasons", include_in_schema=False)
 def pause_list(request: Request, actor: SessionUser = Depends(admin_only),
                session: Session = Depends(db_session)) -> Response:
-    rows = catalog.list_pause_reasons(session, actor.org_id)
-    return render(request, "admin/items.html", {
-        "active": "admin", "section": "pause", "kind": "pause", "rows": rows,
-        "base": "/admin/pause-reasons", "name_languages": NAME_LANGUAGES,
-        "flashes": take_flashes(request)})
+    return PAUSE_PAGES.listing(request, catalog.list_pause_reasons(session, actor.org_id))
 
 
 @router.get("/admin/pause-reasons/new", include_in_schema=False)
 def pause_new(request: Request) -> Response:
-    return _pause_form(request, None, _form_values(None, None), {})
-
-
-async def _pause_submit(request: Request, actor: SessionUser, session: Session, z: Zvans,
-                        reason_id: int | None) -> Response:
-    row = catalog.get_pause_reason(session, actor.org_id, reason_id) if reason_id else None
-    data = await form_data(request)
-    data["active"] = data.get("active", "")  # an unticked checkbox is not sent at all
-    _ = translator(request)
-    try:
-        saved = save_pause_reason(session, actor, row, data)
-        commit_and_reload(z, session, actor.org_id)
-    except ZvansError as exc:
-        session.rollback()
-        if reason_id:
-            row = catalog.get_pause_reason(session, actor.org_id, reason_id)
-        return _pause_form(request, row, _form_values(row, data), errors_of(exc, _),
-                           status_code=422)
-    flash(request, _("Pause reason %(code)s saved.") % {"code": saved.code})
-    if data.get("then") == "another":
-        return RedirectResponse("/admin/pause-reasons/new", status_code=303)
-    return RedirectResponse("/admin/pause-reasons", status_code=303)
+    return PAUSE_PAGES.form(request, None, _form_values(None, None), {})
 
 
 @router.post("/admin/pause-reasons/new", include_in_schema=False,
@@ -252,14 +240,13 @@ async def _pause_submit(request: Request, actor: SessionUser, session: Session, 
 async def pause_new_submit(request: Request, actor: SessionUser = Depends(admin_only),
                            session: Session = Depends(db_session),
                            z: Zvans = Depends(get_zvans)) -> Response:
-    return await _pause_submit(request, actor, session, z, None)
+    return await PAUSE_PAGES.submit(request, actor, session, z, None)
 
 
 @router.get("/admin/pause-reasons/{reason_id}", include_in_schema=False)
 def pause_edit(reason_id: int, request: Request, actor: SessionUser = Depends(admin_only),
                session: Session = Depends(db_session)) -> Response:
-    row = catalog.get_pause_reason(session, actor.org_id, reason_id)
-    return _pause_form(request, row, _form_values(row, None), {})
+    return PAUSE_PAGES.edit(request, actor, session, reason_id)
 
 
 @router.post("/admin/pause-reasons/{reason_id}", include_in_schema=False,
@@ -268,7 +255,7 @@ async def pause_edit_submit(reason_id: int, request: Request,
                             actor: SessionUser = Depends(admin_only),
                             session: Session = Depends(db_session),
                             z: Zvans = Depends(get_zvans)) -> Response:
-    return await _pause_submit(request, actor, session, z, reason_id)
+    return await PAUSE_PAGES.submit(request, actor, session, z, reason_id)
 
 
 # --- JSON API ------------------------------------------------------------------------------
