@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import struct
 import wave
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from zvans.bench.sip import free_port_block
 from zvans.telephony.media import dtmf
 from zvans.telephony.media.session import MediaEngine, MediaLeg
 
@@ -47,20 +47,7 @@ def pcap_rtp(path: Path) -> list[bytes]:
 
 def free_media_port() -> int:
     """An even port with the next three free too (sipp binds RTP, RTCP and video ports)."""
-    for base in range(46000, 47000, 4):
-        socks = []
-        try:
-            for offset in range(4):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(sock)
-                sock.bind(("127.0.0.1", base + offset))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no free media port for sipp")
+    return free_port_block(4, 46000, 47000)
 
 
 class TinyUas(asyncio.DatagramProtocol):

@@ -19,7 +19,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -91,6 +90,27 @@ def queue_id(z: Zvans, name: str) -> int:
         qid = session.scalar(select(Queue.id).where(Queue.name == name))
         assert qid is not None
         return qid
+
+
+def serve_demo(tmp_path: Path, port: int, sip_port: int, *extra: str
+               ) -> tuple[dict[str, str], subprocess.Popen[bytes], Path]:
+    """`zvans db upgrade`, `zvans demo` and `zvans serve` (web on ``port``, SIP on
+    ``sip_port``, ``extra`` options) as a user would run them, in ``tmp_path``: the
+    environment, the server process (its own session) and its log file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZVANS_")}
+    env.update(ZVANS_DATABASE_URL=f"sqlite:///{tmp_path}/z.db", ZVANS_DATA_DIR=str(tmp_path),
+               ZVANS_RTP_PORT_MIN="36000", ZVANS_RTP_PORT_MAX="36999")
+    for args in (["db", "upgrade"], ["demo"]):
+        subprocess.run([sys.executable, "-m", "zvans.cli", *args], env=env, check=True,
+                       cwd=tmp_path, capture_output=True)
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "zvans.cli", "serve", "--port", str(port),
+             "--sip-port", str(sip_port), *extra],
+            env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    return env, proc, log
 
 
 def wait_until(check: Callable[[], T], what: str, timeout: float = 30.0) -> T:
@@ -300,21 +320,7 @@ class Sipp:
 def media_block() -> int:
     """Four free ports for a sipp UAS's media, away from the blocks ``Sipp`` picks (those
     depend on the pid only, so two sipps of one test would share them)."""
-    for _ in range(100):
-        base = random.randrange(20000, 31000, 2)
-        socks = []
-        try:
-            for offset in range(4):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(sock)
-                sock.bind(("127.0.0.1", base + offset))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no free media ports")
+    return bench_free_port_block(4, random.randrange(20000, 29000, 2), 31000)
 
 
 def scenario_variant(name: str, workdir: Path, replace: dict[str, str]) -> str:
@@ -341,14 +347,15 @@ class SippUas:
     outbound trunk with the customer behind it (``TrunkConfig(port=uas.port)``).
     ``scenario`` is a file name in ``tests/sipp`` or a path (``scenario_variant``).
 
-    ``variables`` are sipp ``-set`` globals. Every message sipp sends
+    ``calls`` is how many calls it answers before it ends; ``variables`` are sipp ``-set``
+    globals. Every message sipp sends
     and receives is traced (``-trace_msg``), so a test can read what Zvans sent: see
     :meth:`received`."""
 
     def __init__(self, scenario: str, workdir: Path, *, pause_ms: int = 1000,
                  remote_port: int | None = None, variables: dict[str, str] | None = None,
                  user: str = "phone", port: int | None = None,
-                 options: tuple[str, ...] = ()) -> None:
+                 options: tuple[str, ...] = (), calls: int = 1) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.user = user
@@ -360,7 +367,7 @@ class SippUas:
             extra.append(f"127.0.0.1:{remote_port}")
         self.proc = subprocess.Popen(
             ["sipp", "-sf", str(SIPP_DIR / scenario), "-i", "127.0.0.1", "-p", str(self.port),
-             "-mp", str(media_block()), "-m", "1", "-d", str(pause_ms),
+             "-mp", str(media_block()), "-m", str(calls), "-d", str(pause_ms),
              "-timeout", "120s", "-timeout_error", "-nostdin", "-trace_err", "-trace_logs",
              "-trace_msg", *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=workdir,

@@ -11,9 +11,6 @@ docs/decisions/0014-agent-busy-on-external-calls.md
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,19 +20,17 @@ from sqlalchemy.orm import Session
 
 from tests.integration.telephony.controls_support import tone_pcap
 from tests.integration.telephony.support import (
-    SIPP_DIR,
     Service,
     Sipp,
+    SippUas,
     demo_zvans,
     events,
-    free_port_block,
     have_peers,
     org_id,
     user_id,
     wait_until,
 )
 from zvans.app import Zvans
-from zvans.bench.sip import free_sip_port
 from zvans.config import Settings
 from zvans.store.models import AgentProfile, Event, Queue
 from zvans.telephony.sip import TrunkConfig
@@ -46,52 +41,6 @@ pytestmark = [pytest.mark.sip,
 LATVIAN_DID = "+37160000100"  # straight into the Latvian queue (no IVR)
 CUSTOMER = "+37129000077"
 WRAPUP_S = 2  # the Latvian queue's wrap-up in these tests
-
-
-class Uas:
-    """sipp answering ``calls`` calls on its own port (a phone, or the trunk's customer)."""
-
-    started = 0  # each one gets its own range of media ports (sipp binds them later)
-
-    def __init__(self, scenario: str, workdir: Path, *, pause_ms: int = 1000,
-                 calls: int = 1) -> None:
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.workdir = workdir
-        self.port = free_sip_port()
-        self.proc = subprocess.Popen(
-            ["sipp", "-sf", str(SIPP_DIR / scenario), "-i", "127.0.0.1", "-p", str(self.port),
-             "-mp", str(self._media_block()), "-m", str(calls),
-             "-d", str(pause_ms), "-timeout", "120s", "-timeout_error", "-nostdin",
-             "-trace_err"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=workdir,
-            start_new_session=True)
-
-    @classmethod
-    def _media_block(cls) -> int:
-        start = 20000 + 2000 * (cls.started % 8)
-        cls.started += 1
-        return free_port_block(4, start, start + 2000)
-
-    @property
-    def uri(self) -> str:
-        return f"sip:phone@127.0.0.1:{self.port}"
-
-    def wait(self, timeout: float = 120.0) -> int:
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(f"sipp UAS did not finish: {self.errors()}") from None
-        return self.proc.returncode
-
-    def errors(self) -> str:
-        return "".join(p.read_text(errors="replace")[-3000:]
-                       for p in self.workdir.glob("*_errors.log"))
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
 
 
 def _plain_queues(session: Session, settings: Settings) -> None:
@@ -148,15 +97,15 @@ def offers(z: Zvans) -> list[tuple[int | None, int | None]]:
 
 
 @pytest.fixture
-def customer(tmp_path: Path) -> Iterator[Uas]:
+def customer(tmp_path: Path) -> Iterator[SippUas]:
     # answers the click-to-call, talks 8 s, hangs up
-    phone = Uas("features_uas_customer.xml", tmp_path / "customer", pause_ms=8000)
+    phone = SippUas("features_uas_customer.xml", tmp_path / "customer", pause_ms=8000)
     yield phone
     phone.kill()
 
 
 @pytest.fixture
-def service(demo_z: Zvans, customer: Uas) -> Iterator[Service]:
+def service(demo_z: Zvans, customer: SippUas) -> Iterator[Service]:
     svc = Service(demo_z, trunk=TrunkConfig(name="test", host="127.0.0.1", port=customer.port))
     yield svc
     svc.stop()
@@ -173,11 +122,11 @@ def click(service: Service, agent: int, queue: int) -> int:
 
 
 def test_agent_on_click_to_call_is_skipped_for_the_free_one(
-        service: Service, customer: Uas, tmp_path: Path) -> None:
+        service: Service, customer: SippUas, tmp_path: Path) -> None:
     z = service.z
     oid, lv = org_id(z), latvian(z)
-    anna_phone = Uas("features_uas_agent.xml", tmp_path / "anna")
-    martins_phone = Uas("features_uas_agent.xml", tmp_path / "martins")
+    anna_phone = SippUas("features_uas_agent.xml", tmp_path / "anna")
+    martins_phone = SippUas("features_uas_agent.xml", tmp_path / "martins")
     inbound: Sipp | None = None
     try:
         anna = ring_at(z, "anna.berzina", anna_phone.uri)
@@ -210,11 +159,11 @@ def test_agent_on_click_to_call_is_skipped_for_the_free_one(
 
 
 def test_only_agent_busy_the_call_waits_and_is_offered_after_the_wrap_up(
-        service: Service, customer: Uas, tmp_path: Path) -> None:
+        service: Service, customer: SippUas, tmp_path: Path) -> None:
     z = service.z
     oid, lv = org_id(z), latvian(z)
     # anna's phone answers twice: her click-to-call, then the queue call
-    anna_phone = Uas("features_uas_agent.xml", tmp_path / "anna", calls=2)
+    anna_phone = SippUas("features_uas_agent.xml", tmp_path / "anna", calls=2)
     inbound: Sipp | None = None
     try:
         anna = ring_at(z, "anna.berzina", anna_phone.uri)
@@ -248,7 +197,7 @@ def test_transfer_target_is_busy_until_the_transferred_call_ends(
         service: Service, tmp_path: Path) -> None:
     z = service.z
     oid = org_id(z)
-    phones = {name: Uas("features_uas_agent.xml", tmp_path / name)
+    phones = {name: SippUas("features_uas_agent.xml", tmp_path / name)
               for name in ("anna", "martins", "liga")}
     callers: list[Sipp] = []
     try:
@@ -288,10 +237,10 @@ def test_transfer_target_is_busy_until_the_transferred_call_ends(
 
 
 def test_stopping_the_telephony_mid_call_leaves_nobody_busy(
-        demo_z: Zvans, customer: Uas, tmp_path: Path) -> None:
+        demo_z: Zvans, customer: SippUas, tmp_path: Path) -> None:
     z = demo_z
     oid, lv = org_id(z), latvian(z)
-    anna_phone = Uas("features_uas_agent.xml", tmp_path / "anna")
+    anna_phone = SippUas("features_uas_agent.xml", tmp_path / "anna")
     service = Service(z, trunk=TrunkConfig(name="test", host="127.0.0.1", port=customer.port))
     try:
         anna = ring_at(z, "anna.berzina", anna_phone.uri)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +31,7 @@ from tests.integration.telephony.support import (
     free_udp_port,
     have_peers,
     org_id,
+    serve_demo,
     start_phone,
     user_id,
     wait_until,
@@ -167,19 +166,7 @@ def test_a_killed_worker_ends_its_call_with_bye_and_is_replaced(service: Service
 
 
 def test_serve_starts_and_stops_its_media_workers(tmp_path: Path, port: int) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZVANS_")}
-    env.update(ZVANS_DATABASE_URL=f"sqlite:///{tmp_path}/z.db", ZVANS_DATA_DIR=str(tmp_path),
-               ZVANS_RTP_PORT_MIN="36000", ZVANS_RTP_PORT_MAX="36999")
-    for args in (["db", "upgrade"], ["demo"]):
-        subprocess.run([sys.executable, "-m", "zvans.cli", *args], env=env, check=True,
-                       cwd=tmp_path, capture_output=True)
-    log = tmp_path / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "zvans.cli", "serve", "--port", str(port),
-             "--sip-port", str(free_udp_port()), "--media-workers", "2"],
-            env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)
+    _env, proc, log = serve_demo(tmp_path, port, free_udp_port(), "--media-workers", "2")
     try:
         server = psutil.Process(proc.pid)
 

@@ -18,6 +18,7 @@ from tests.integration.telephony.support import (
     Sipp,
     free_udp_port,
     have_peers,
+    serve_demo,
     start_phone,
     wait_until,
 )
@@ -44,19 +45,7 @@ class Served:
 @pytest.fixture
 def served(tmp_path: Path, port: int) -> Iterator[Served]:
     sip_port = free_udp_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZVANS_")}
-    env.update(ZVANS_DATABASE_URL=f"sqlite:///{tmp_path}/z.db", ZVANS_DATA_DIR=str(tmp_path),
-               ZVANS_RTP_PORT_MIN="36000", ZVANS_RTP_PORT_MAX="36999")
-    for args in (["db", "upgrade"], ["demo"]):
-        subprocess.run([sys.executable, "-m", "zvans.cli", *args], env=env, check=True,
-                       cwd=tmp_path, capture_output=True)
-    log = tmp_path / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "zvans.cli", "serve", "--port", str(port),
-             "--sip-port", str(sip_port)],
-            env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)
+    env, proc, log = serve_demo(tmp_path, port, sip_port)
     served = Served(env, tmp_path, sip_port, proc, log)
 
     def up() -> bool:
